@@ -1,0 +1,147 @@
+/**
+ * One error type for the whole project.
+ *
+ * Every failure that crosses a module boundary is a `LoulanError` whose `code` is a stable string
+ * declared exactly once, in `ERROR_CODES` below, together with the HTTP status it maps to when it
+ * reaches HTTP and the phase that failed (validate, route, deliver, prove, commit, ...). Callers and
+ * tests branch on `code` and `details`, never on message text. `docs/errors.md` is generated from this
+ * table (`npm run gen`) and the test command fails when the two drift apart.
+ *
+ * Codes are grouped by phase; a new code goes into the group of the phase that fails. Never rename or
+ * reuse a code: clients match on it.
+ */
+
+export type Phase =
+  | 'internal'
+  | 'config'
+  | 'codec'
+  | 'crypto'
+  | 'validate'
+  | 'route'
+  | 'deliver'
+  | 'prove'
+  | 'commit'
+  | 'consensus'
+  | 'storage';
+
+export interface ErrorSpec {
+  /** HTTP status when the error reaches an HTTP caller. */
+  readonly status: number;
+  readonly phase: Phase;
+  /** One line for docs/errors.md: when this code is raised. */
+  readonly summary: string;
+}
+
+export const ERROR_CODES = {
+  // -- internal / config ------------------------------------------------------------------------
+  INTERNAL: { status: 500, phase: 'internal', summary: 'An unexpected failure; details are logged, never returned to the caller.' },
+  CONFIG_INVALID: { status: 500, phase: 'config', summary: 'A configuration file or option is missing, malformed or inconsistent; `details.field` names it.' },
+  CLI_USAGE: { status: 400, phase: 'config', summary: 'The command line names an unknown command or option, or misses a required one.' },
+
+  // -- codec: canonical JSON and the fixed binary layout -------------------------------------------
+  CODEC_TRUNCATED: { status: 400, phase: 'codec', summary: 'A binary structure ended before all of its fields were read.' },
+  CODEC_TRAILING_BYTES: { status: 400, phase: 'codec', summary: 'A binary structure was followed by bytes that belong to no field.' },
+  CODEC_LENGTH: { status: 400, phase: 'codec', summary: 'A fixed-size field has the wrong length, or a variable-size field exceeds its limit.' },
+  CODEC_RANGE: { status: 400, phase: 'codec', summary: 'An integer is negative, not an integer, or does not fit its declared width.' },
+  CODEC_UTF8: { status: 400, phase: 'codec', summary: 'A string field is not well-formed UTF-8 (or holds a lone surrogate).' },
+  CODEC_NOT_CANONICAL: { status: 400, phase: 'codec', summary: 'A value cannot be canonically encoded (RFC 8785): NaN, Infinity, undefined, a function, a non-plain object, or a lone surrogate.' },
+  CODEC_TAG: { status: 400, phase: 'codec', summary: 'A binary structure carries an unknown type tag or version byte.' },
+
+  // -- crypto: keys, signatures, hashes, Merkle proofs -----------------------------------------------
+  CRYPTO_UNKNOWN_ALG: { status: 400, phase: 'crypto', summary: 'The signature or key algorithm is not one of Ed25519, ES256 (P-256) or ES256K (secp256k1).' },
+  CRYPTO_BAD_KEY: { status: 400, phase: 'crypto', summary: 'A key cannot be parsed, is on the wrong curve, or does not match the declared algorithm.' },
+  CRYPTO_MALFORMED_SIGNATURE: { status: 400, phase: 'crypto', summary: 'A signature has the wrong length or encoding, a zero or out-of-range component, a high S value, or a bad recovery id.' },
+  CRYPTO_SIGNATURE_INVALID: { status: 401, phase: 'crypto', summary: 'A well-formed signature does not verify under the named key.' },
+  MERKLE_INDEX_RANGE: { status: 400, phase: 'prove', summary: 'A Merkle leaf index is outside the tree.' },
+  MERKLE_BAD_PROOF: { status: 400, phase: 'prove', summary: 'A Merkle inclusion proof has the wrong length, or does not lead to the expected root.' },
+
+  // -- validate: schemas and envelopes ---------------------------------------------------------------
+  VALIDATE_UNKNOWN_TYPE: { status: 400, phase: 'validate', summary: 'The envelope `type` names no registered payload schema; `details.pointer` is `/type`.' },
+  VALIDATE_REQUIRED: { status: 400, phase: 'validate', summary: 'A required field is missing; `details.pointer` is where it should be.' },
+  VALIDATE_UNKNOWN_FIELD: { status: 400, phase: 'validate', summary: 'A field that the schema does not declare is present (`additionalProperties: false`).' },
+  VALIDATE_TYPE: { status: 400, phase: 'validate', summary: 'A field has the wrong JSON type.' },
+  VALIDATE_FORMAT: { status: 400, phase: 'validate', summary: 'A string field does not match its pattern or format (date-time, decimal amount, address, ...).' },
+  VALIDATE_ENUM: { status: 400, phase: 'validate', summary: 'A field holds a value outside its enumeration or constant.' },
+  VALIDATE_RANGE: { status: 400, phase: 'validate', summary: 'A field is too long, too short, too large, too small, or a list has too many or too few items.' },
+  VALIDATE_CONSTRAINT: { status: 400, phase: 'validate', summary: 'A cross-field rule of the schema fails (oneOf, dependent fields, conditionals).' },
+  VALIDATE_TOO_LARGE: { status: 413, phase: 'validate', summary: 'The input exceeds its size or nesting-depth limit.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface LoulanErrorOptions {
+  readonly details?: Readonly<Record<string, unknown>>;
+  readonly cause?: unknown;
+}
+
+/** RFC 9457 problem document, as returned to HTTP callers. */
+export interface ProblemDocument {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly detail: string;
+  readonly instance?: string;
+  readonly [extension: string]: unknown;
+}
+
+const PROBLEM_TYPE_BASE = 'urn:loulan:error:';
+
+export class LoulanError extends Error {
+  override readonly name = 'LoulanError';
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: LoulanErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    if (!Object.hasOwn(ERROR_CODES, code)) throw new TypeError(`unregistered error code: ${String(code)}`);
+    this.code = code;
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+
+  get phase(): Phase {
+    return ERROR_CODES[this.code].phase;
+  }
+
+  /**
+   * The RFC 9457 body for an HTTP reply. Carries the code, message and details; never the stack or
+   * the cause (which may hold internals). `INTERNAL` errors hide their message too.
+   */
+  toProblem(instance?: string): ProblemDocument {
+    const internal = this.code === 'INTERNAL';
+    const problem: ProblemDocument = {
+      type: PROBLEM_TYPE_BASE + this.code,
+      title: this.code,
+      status: this.status,
+      code: this.code,
+      detail: internal ? 'internal error' : this.message,
+      ...(internal ? {} : jsonSafe(this.details)),
+      ...(instance === undefined ? {} : { instance }),
+    };
+    return problem;
+  }
+}
+
+export function isLoulanError(value: unknown): value is LoulanError {
+  return value instanceof LoulanError;
+}
+
+/** Wraps anything thrown into a LoulanError, keeping LoulanErrors as they are. */
+export function asLoulanError(value: unknown): LoulanError {
+  if (value instanceof LoulanError) return value;
+  return new LoulanError('INTERNAL', value instanceof Error ? value.message : String(value), { cause: value });
+}
+
+// Details may hold bigints and byte arrays; a problem document is JSON.
+function jsonSafe(details: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(details)) {
+    if (key === 'type' || key === 'title' || key === 'status' || key === 'code' || key === 'detail') continue;
+    out[key] = typeof value === 'bigint' ? value.toString() : value instanceof Uint8Array ? Buffer.from(value).toString('hex') : value;
+  }
+  return out;
+}
