@@ -44,14 +44,16 @@ export const ERROR_CODES = {
   CODEC_LENGTH: { status: 400, phase: 'codec', summary: 'A fixed-size field has the wrong length, or a variable-size field exceeds its limit.' },
   CODEC_RANGE: { status: 400, phase: 'codec', summary: 'An integer is negative, not an integer, or does not fit its declared width.' },
   CODEC_UTF8: { status: 400, phase: 'codec', summary: 'A string field is not well-formed UTF-8 (or holds a lone surrogate).' },
-  CODEC_NOT_CANONICAL: { status: 400, phase: 'codec', summary: 'A value cannot be canonically encoded (RFC 8785): NaN, Infinity, undefined, a function, a non-plain object, or a lone surrogate.' },
+  CODEC_NOT_CANONICAL: { status: 400, phase: 'codec', summary: 'A value cannot be canonically encoded (RFC 8785): NaN, Infinity, undefined, a function, symbol or bigint, a non-plain object, a lone surrogate, a cycle, a sparse array, or nesting too deep; `details.pointer` and `details.reason` say where and why.' },
   CODEC_TAG: { status: 400, phase: 'codec', summary: 'A binary structure carries an unknown type tag or version byte.' },
+  CODEC_ENCODING: { status: 400, phase: 'codec', summary: 'A hex or base64url string has a character outside its alphabet, an impossible length, padding, or non-zero trailing bits.' },
 
   // -- crypto: keys, signatures, hashes, Merkle proofs -----------------------------------------------
   CRYPTO_UNKNOWN_ALG: { status: 400, phase: 'crypto', summary: 'The signature or key algorithm is not one of Ed25519, ES256 (P-256) or ES256K (secp256k1).' },
   CRYPTO_BAD_KEY: { status: 400, phase: 'crypto', summary: 'A key cannot be parsed, is on the wrong curve, or does not match the declared algorithm.' },
   CRYPTO_MALFORMED_SIGNATURE: { status: 400, phase: 'crypto', summary: 'A signature has the wrong length or encoding, a zero or out-of-range component, a high S value, or a bad recovery id.' },
   CRYPTO_SIGNATURE_INVALID: { status: 401, phase: 'crypto', summary: 'A well-formed signature does not verify under the named key.' },
+  CRYPTO_UNKNOWN_KEY: { status: 401, phase: 'crypto', summary: 'No key is registered under the signature\'s `kid`; `details.kid` names it.' },
   MERKLE_INDEX_RANGE: { status: 400, phase: 'prove', summary: 'A Merkle leaf index is outside the tree.' },
   MERKLE_BAD_PROOF: { status: 400, phase: 'prove', summary: 'A Merkle inclusion proof has the wrong length, or does not lead to the expected root.' },
 

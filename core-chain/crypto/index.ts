@@ -1,0 +1,60 @@
+/** Hashes, Merkle trees, keys, signatures and signed envelopes. */
+export { sha256, keccak256, toHex, fromHex, toBase64url, fromBase64url, concatBytes, equalBytes } from './hash.ts';
+export {
+  HASH_LENGTH,
+  leafHash,
+  nodeHash,
+  emptyRoot,
+  merkleRoot,
+  merkleRootFromLeafHashes,
+  inclusionProof,
+  inclusionProofFromLeafHashes,
+  inclusionPathLength,
+  rootFromInclusionProof,
+  verifyInclusion,
+  verifyInclusionOfData,
+} from './merkle.ts';
+export {
+  ALGS,
+  isAlg,
+  assertAlg,
+  PUBLIC_KEY_LENGTH,
+  PRIVATE_KEY_LENGTH,
+  generateKeyPair,
+  publicKeyFromPrivate,
+  assertPublicKey,
+  privateKeyToPem,
+  publicKeyToPem,
+  privateKeyFromPem,
+  publicKeyFromPem,
+  publicKeyToJwk,
+  privateKeyToJwk,
+  publicKeyFromJwk,
+  privateKeyFromJwk,
+  keyId,
+  type Alg,
+  type KeyPair,
+  type PublicJwk,
+  type PrivateJwk,
+} from './keys.ts';
+export { SIGNATURE_LENGTH, sign, verify, verifyOrThrow, checkSignatureFormat, createSigner, type Signer } from './signature.ts';
+export {
+  RECOVERABLE_SIGNATURE_LENGTH,
+  secp256k1SignDigest,
+  secp256k1RecoverDigest,
+  secp256k1VerifyDigest,
+  ethAddress,
+  toChecksumAddress,
+  evmSignature,
+} from './secp256k1.ts';
+export {
+  ENVELOPE_DOMAIN,
+  envelopeSigningInput,
+  signEnvelope,
+  verifyEnvelope,
+  verifyEnvelopeWithKey,
+  type EnvelopeSignature,
+  type SignableEnvelope,
+  type ResolvedKey,
+  type KeyResolver,
+} from './envelope.ts';
