@@ -9,14 +9,13 @@
  * cannot go unnoticed: loading fails instead.
  *
  * The hash identifies a document on the core chain's schema registry. It is taken over a canonical
- * form so that whitespace and key order in the file do not matter; `canonicalJson` is the one
- * function to swap for the codec's RFC 8785 (JCS) encoder, so the project has one canonical form.
- * Until then: keys sorted by UTF-16 code units and ECMAScript string and number serialisation is
- * what JCS specifies for the values schema documents hold (strings, booleans, integers).
+ * form (RFC 8785, the same encoder envelopes are signed with) so that whitespace and key order in
+ * the file do not matter.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { LoulanError } from '../core-chain/errors.ts';
+import { canonicalize } from '../core-chain/codec/jcs.ts';
 
 export type SchemaRole = 'common' | 'envelope' | 'payload';
 
@@ -45,15 +44,9 @@ export function parseSchemaId(id: string): { readonly name: string; readonly ver
 }
 
 /** JSON with object keys sorted at every level and no whitespace. */
+/** RFC 8785 (JCS), the project's one canonical JSON form. */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value);
+  return canonicalize(value);
 }
 
 export function schemaHash(document: unknown): string {

@@ -94,6 +94,8 @@ export class Replica {
   #newView: NewView | null = null;
   #newViewSentTo = new Set<number>();
   #sentViewChanges = new Map<bigint, ViewChange>(); // own, for the last few views: help laggards count
+  #helpedThisTick = new Set<number>();
+  #highestSeenView = 0n; // highest view any peer signed a view change or status for
 
   // the height being decided
   #proposal: Propose | null = null;
@@ -191,6 +193,7 @@ export class Replica {
       case 'timer':
         if (input.name === 'status') {
           this.#broadcastStatus();
+          this.#helpedThisTick.clear();
           if (this.#height === this.#heightAtLastTick) for (const msg of this.#own) this.#emit({ kind: 'broadcast', msg });
           this.#heightAtLastTick = this.#height;
           this.#set('status', this.#cfg.statusIntervalMs);
@@ -289,6 +292,7 @@ export class Replica {
   }
 
   #onStatus(s: Status): void {
+    if (s.view > this.#highestSeenView) this.#highestSeenView = s.view;
     if (s.view < this.#view) this.#helpLaggard(s.from, s.view);
     if (s.height > this.#height) this.#emit({ kind: 'sync', height: s.height - 1n, peers: [s.from] });
   }
@@ -374,6 +378,18 @@ export class Replica {
     if (this.#changing && this.#isLeaderOf(this.#view)) this.#tryNewView();
   }
 
+  /**
+   * A certificate for the height being decided (carried in a view change as the sender's last
+   * certificate) commits the block if we hold its payload, e.g. from our own prepared certificate:
+   * no fetch needed, and no dependence on the one peer that assembled the certificate.
+   */
+  #adoptCertificate(cert: Certificate): void {
+    if (cert.height !== this.#height) return;
+    const payload = this.#payloads.get(toHex(cert.digest));
+    if (payload === undefined || !this.#certificateValid(cert)) return;
+    this.#commit(payload, cert);
+  }
+
   #onCertified(payload: Uint8Array, cert: Certificate): void {
     if (cert.height !== this.#height) return;
     const digest = this.#app.digest(payload);
@@ -385,11 +401,13 @@ export class Replica {
 
   /**
    * No progress in time. From a working view, move on. From a view change, move on only once q
-   * replicas asked for this view too: a replica cut off from the others then waits (re-sending its
-   * view change) instead of running ahead alone, which would leave it in a view nobody else reaches.
+   * replicas asked for this view too, or some peer is known to be in a later view: a replica cut off
+   * from the others then waits (re-sending its view change) instead of running ahead alone into views
+   * nobody else reaches, while replicas behind still climb, one view per timeout, to the front.
    */
   #onProgressTimeout(): void {
-    if (!this.#changing || (this.#viewChanges.get(this.#view)?.size ?? 0) >= this.#q) {
+    const enough = (this.#viewChanges.get(this.#view)?.size ?? 0) >= this.#q;
+    if (!this.#changing || enough || this.#highestSeenView > this.#view) {
       this.#startViewChange(this.#view + 1n);
       return;
     }
@@ -421,7 +439,8 @@ export class Replica {
     this.#sentViewChanges.set(view, vc);
     for (const v of this.#sentViewChanges.keys()) if (v + 4n < view) this.#sentViewChanges.delete(v);
     this.#persist();
-    this.#own = [];
+    // A commit vote stays valid in every view: keep re-sending it with the view change.
+    this.#own = this.#own.filter((m) => m.kind === 'commit' && m.height === this.#height);
     this.#broadcastOwn(vc);
     this.#storeViewChange(vc);
     this.#disarmProgress();
@@ -430,11 +449,16 @@ export class Replica {
 
   #onViewChange(vc: ViewChange): void {
     if (!this.#viewChangeValid(vc)) return this.#fault(vc.from, 'invalid view change');
+    if (vc.view > this.#highestSeenView) this.#highestSeenView = vc.view;
+    if (vc.lastCert !== null) this.#adoptCertificate(vc.lastCert);
     if (vc.view < this.#view || (vc.view === this.#view && !this.#changing)) {
       // The sender is behind. Hand it what lets it catch up: the NEW-VIEW of our view, or our own view
       // changes for its view and ours, so that it can count to q there or follow us with f+1.
       this.#helpLaggard(vc.from, vc.view);
-      if (this.#changing) {
+      // At most once per peer per status tick: the view changes we hand out are themselves from older
+      // views, and must not start an exchange between two replicas that each think the other is behind.
+      if (this.#changing && !this.#helpedThisTick.has(vc.from)) {
+        this.#helpedThisTick.add(vc.from);
         const mine = this.#sentViewChanges.get(vc.view);
         if (mine !== undefined) this.#emit({ kind: 'send', to: vc.from, msg: mine });
         const current = this.#sentViewChanges.get(this.#view);
@@ -499,6 +523,7 @@ export class Replica {
     if (nv.from !== leaderOf(nv.view, this.#cfg.n)) return this.#fault(nv.from, 'new view from a non-leader');
     if (nv.view < this.#view || (nv.view === this.#view && !this.#changing)) return;
     const senders = new Set<number>();
+    for (const vc of nv.viewChanges) if (vc.lastCert !== null) this.#adoptCertificate(vc.lastCert);
     for (const vc of nv.viewChanges) {
       if (vc.view !== nv.view || senders.has(vc.from)) return this.#fault(nv.from, 'new view with a foreign or duplicate view change');
       senders.add(vc.from);
@@ -523,7 +548,7 @@ export class Replica {
   }
 
   #installView(nv: NewView): void {
-    this.#own = [];
+    this.#own = this.#own.filter((m) => m.kind === 'commit' && m.height === this.#height);
     this.#view = nv.view;
     this.#changing = false;
     this.#newView = nv;

@@ -51,6 +51,8 @@ export interface SimOptions {
   readonly partitions?: number;
   /** Scripted scenario instead of random faults (used by the negative control). */
   readonly script?: (sim: Simulation) => void;
+  /** Called with the finished simulation (for debugging a seed). */
+  readonly inspect?: (sim: Simulation) => void;
 }
 
 export interface SimResult {
@@ -464,8 +466,10 @@ export class Simulation {
 
   #sync(node: SimNode, height: bigint, peers: readonly number[]): void {
     const from = node.store.length + 1;
-    const candidates = this.nodes.filter((peer) => peer.index !== node.index && peers.includes(peer.identity));
-    const peer = candidates.length > 0 ? this.rng.pick(candidates) : this.rng.pick(this.nodes);
+    // Like the node shell: ask a named peer first, fall back to any other when that fails.
+    const named = this.nodes.filter((peer) => peer.index !== node.index && peers.includes(peer.identity));
+    const others = this.nodes.filter((peer) => peer.index !== node.index);
+    const peer = named.length > 0 && this.rng.chance(0.5) ? this.rng.pick(named) : this.rng.pick(others);
     if (!peer.alive || !this.#reachable(peer.index, node.index)) return;
     const upTo = Math.min(Number(height), peer.store.length, from + 15);
     let delay = this.#delay();
@@ -588,7 +592,7 @@ function corrupt(block: Block, rng: Rng): Block {
 }
 
 /** A random schedule of faults from the seed, then heal, then the liveness bound. */
-export function runRandomSchedule(seed: number): SimResult {
+export function runRandomSchedule(seed: number, inspect?: (sim: Simulation) => void): SimResult {
   const rng = new Rng(seed ^ 0x5eed);
   const n = rng.pick([4, 4, 4, 4, 5, 7]);
   const f = Math.floor((n - 1) / 3);
@@ -615,15 +619,13 @@ export function runRandomSchedule(seed: number): SimResult {
     longDelay: rng.pick([0, 0.01, 0.05]),
     crashes: rng.int(0, 4),
     partitions: rng.int(0, 3),
+    ...(inspect === undefined ? {} : { inspect }),
   };
   return runSimulation(opts);
 }
 
-export let lastSim: Simulation | null = null;
 export function runSimulation(opts: SimOptions): SimResult {
   const sim = new Simulation(opts);
-  lastSim = sim;
-  if (process.env.SIM_DEBUG) console.log(JSON.stringify({ ...opts, byzantine: [...(opts.byzantine ?? [])] }));
   const rng = sim.rng;
   const faultUntil = opts.faultUntilMs ?? 5_000;
   if (opts.script !== undefined) opts.script(sim);
@@ -649,6 +651,7 @@ export function runSimulation(opts: SimOptions): SimResult {
   }
   sim.queue.push(faultUntil, { kind: 'heal' });
   sim.run(faultUntil + (opts.livenessBoundMs ?? 120_000));
+  opts.inspect?.(sim);
   return sim.result();
 }
 

@@ -1,0 +1,7 @@
+/**
+ * The core chain's public surface. Everything above the core chain (switch, adapters, relayers, the
+ * CLI) imports from here and nowhere else in this folder.
+ */
+export * from './errors.ts';
+export * from './codec/index.ts';
+export * from './crypto/index.ts';
