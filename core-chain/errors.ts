@@ -67,6 +67,32 @@ export const ERROR_CODES = {
   VALIDATE_RANGE: { status: 400, phase: 'validate', summary: 'A field is too long, too short, too large, too small, or a list has too many or too few items.' },
   VALIDATE_CONSTRAINT: { status: 400, phase: 'validate', summary: 'A cross-field rule of the schema fails (oneOf, dependent fields, conditionals).' },
   VALIDATE_TOO_LARGE: { status: 413, phase: 'validate', summary: 'The input exceeds its size or nesting-depth limit.' },
+
+  // -- storage: the safety record and the block store ------------------------------------------------
+  SAFETY_RECORD_CORRUPT: { status: 500, phase: 'storage', summary: 'The validator safety record (last-signed guard) fails its magic, version, length or checksum check, or does not decode; `details.path` names the file. The validator must not start: a reset could make it sign twice.' },
+  STORE_CORRUPT: { status: 500, phase: 'storage', summary: 'A value read from the block store does not decode, or the store was written by an unknown format version; `details.key` names it.' },
+  STORE_LOCKED: { status: 500, phase: 'storage', summary: 'The block store directory is held by another process (LevelDB LOCK); `details.dir` names it.' },
+  STORE_COMMIT_INVALID: { status: 500, phase: 'storage', summary: 'A block commit or snapshot install is inconsistent with the store: not the next height, certificate for another height or hash, or malformed hashes or state keys; `details.reason` says which.' },
+  SNAPSHOT_INVALID: { status: 400, phase: 'storage', summary: 'A state-snapshot chunk stream is malformed, out of order, for an unexpected height, or its entry count or digest does not match; `details.reason` says which.' },
+  SNAPSHOT_TOO_LARGE: { status: 413, phase: 'storage', summary: 'A state-snapshot chunk, or the snapshot as a whole, exceeds the receiver\'s size limit.' },
+
+  // -- ledger: transactions, blocks, execution, mempool, native contracts ------------------------------
+  LEDGER_TX_INVALID: { status: 400, phase: 'validate', summary: 'A transaction field breaks a ledger rule (nonce 0, a contract or method name outside its alphabet); `details.field` names it.' },
+  LEDGER_WRONG_CHAIN: { status: 400, phase: 'validate', summary: 'A transaction is signed for another chain: its `chainId` is not this chain\'s.' },
+  LEDGER_NONCE_STALE: { status: 409, phase: 'validate', summary: 'A transaction\'s nonce is not above its sender\'s committed nonce: that nonce is already used; `details.nonce` and `details.committed` say which.' },
+  LEDGER_NONCE_GAP: { status: 409, phase: 'validate', summary: 'A transaction\'s nonce skips ahead: in a block it is not the sender\'s committed nonce + 1; in the mempool it is further ahead than the per-sender limit.' },
+  LEDGER_UNKNOWN_CONTRACT: { status: 400, phase: 'validate', summary: 'A transaction names no installed contract; `details.contract` names it. In a block the transaction fails but its nonce is consumed.' },
+  LEDGER_BLOCK_INVALID: { status: 400, phase: 'consensus', summary: 'A proposed block fails validation; `details.reason` names the check (height, prevHash, time, proposer, txRoot, eventsRoot, stateRoot, ...) and `details.index` the transaction when one is at fault.' },
+  LEDGER_DIVERGED: { status: 500, phase: 'commit', summary: 'A certified block does not extend the local tip or does not execute to its header\'s roots: this replica\'s state machine disagrees with the quorum and must stop.' },
+  LEDGER_GENESIS_INVALID: { status: 500, phase: 'config', summary: 'The genesis document is malformed or inconsistent; `details.field` names the field (a JSON pointer).' },
+  MEMPOOL_FULL: { status: 503, phase: 'validate', summary: 'The mempool holds its maximum number of transactions or bytes; retry later.' },
+  MEMPOOL_SENDER_LIMIT: { status: 429, phase: 'validate', summary: 'The sender already has the maximum number of pending transactions in the mempool.' },
+  MEMPOOL_NONCE_TAKEN: { status: 409, phase: 'validate', summary: 'Another transaction with the same sender and nonce is already pending; the mempool never replaces one.' },
+  CONTRACT_UNKNOWN_METHOD: { status: 400, phase: 'validate', summary: 'The contract has no method of that name; `details.contract` and `details.method` name them.' },
+  CONTRACT_BAD_ARGS: { status: 400, phase: 'validate', summary: 'A contract call\'s arguments do not decode or break the method\'s rules (an amount of zero, say); `details.field` names the argument.' },
+  CONTRACT_UNAUTHORIZED: { status: 403, phase: 'validate', summary: 'The transaction\'s sender may not call this method (minting by anyone but the issuer, say).' },
+  CONTRACT_INSUFFICIENT_FUNDS: { status: 409, phase: 'validate', summary: 'The sender\'s balance is below the amount it tries to move.' },
+  CONTRACT_STATE_LIMIT: { status: 400, phase: 'validate', summary: 'A contract tried to write a state key or value beyond its size limit, or an amount beyond its fixed width.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -68,9 +68,8 @@ describe('examples', () => {
 
   test('the invalid examples together exercise every validate error code', () => {
     const used = new Set(exampleTypes.flatMap((type) => examples(type, 'invalid').map(([, doc]) => doc.expect.code)));
-    const validateCodes = Object.entries(ERROR_CODES)
-      .filter(([, spec]) => spec.phase === 'validate')
-      .map(([code]) => code);
+    // The schema layer's codes; contracts and the ledger raise validate-phase codes of their own.
+    const validateCodes = Object.keys(ERROR_CODES).filter((code) => code.startsWith('VALIDATE_'));
     expect([...used].sort()).toEqual(validateCodes.sort());
   });
 

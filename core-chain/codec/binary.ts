@@ -171,7 +171,8 @@ export class Reader {
   #pos = 0;
 
   constructor(bytes: Uint8Array) {
-    this.#buf = bytes;
+    // A Node Buffer's `slice` shares memory; read through a plain view so `slice` copies.
+    this.#buf = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
