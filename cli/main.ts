@@ -5,6 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { LoulanError, isLoulanError } from '../core-chain/errors.ts';
+import { nodeCommand } from './node-command.ts';
+import { testnetCommand } from './testnet-command.ts';
 
 export interface Command {
   readonly name: string;
@@ -52,7 +54,7 @@ const startCommand: Command = {
   },
 };
 
-const commands: Command[] = [versionCommand, startCommand];
+const commands: Command[] = [versionCommand, startCommand, nodeCommand, testnetCommand];
 
 function help(io: Io): void {
   io.out('usage: loulan <command> [options]');

@@ -1,0 +1,115 @@
+/**
+ * What a running validator offers its RPC server (and in-process callers): the node implements
+ * `NodeApi`; `rpc.ts` turns it into HTTP and WebSocket routes. Keeping this seam small lets the RPC
+ * layer be tested against a fake node with fastify's `inject()`.
+ *
+ * JSON conventions on the wire: byte strings are lower-case hex without 0x, heights, views, nonces
+ * and amounts are decimal strings (bigint in code).
+ */
+import type { Registry } from 'prom-client';
+
+export interface ValidatorInfo {
+  readonly index: number;
+  readonly name: string;
+  /** EVM-style address of the validator's secp256k1 key (0x-prefixed, checksummed). */
+  readonly address: string;
+  /** Compressed secp256k1 public key, hex. */
+  readonly publicKey: string;
+}
+
+export interface NodeStatus {
+  readonly chainId: string;
+  readonly self: number;
+  readonly height: bigint; // last committed height
+  readonly lastBlockHash: string | null;
+  readonly lastBlockTime: number | null;
+  readonly view: bigint;
+  readonly changingView: boolean;
+  readonly leader: number;
+  readonly validators: readonly ValidatorInfo[];
+  readonly connectedPeers: readonly number[];
+  readonly mempool: { readonly size: number; readonly executable: number };
+  /** True while catching up from peers. */
+  readonly syncing: boolean;
+}
+
+export interface TxReceiptView {
+  readonly status: 'ok' | 'failed';
+  readonly code: string | null;
+  readonly sender: string;
+  readonly nonce: bigint;
+  readonly eventCount: number;
+}
+
+export interface TxStatus {
+  readonly hash: string;
+  /** pending: in this node's mempool; committed: in a block; unknown: neither. */
+  readonly status: 'pending' | 'committed' | 'unknown';
+  readonly height?: bigint;
+  readonly index?: number;
+  readonly receipt?: TxReceiptView;
+}
+
+export interface CertificateView {
+  readonly height: bigint;
+  readonly view: bigint;
+  readonly blockHash: string;
+  readonly signatures: ReadonlyArray<{ readonly validator: number; readonly signature: string }>;
+}
+
+export interface BlockView {
+  readonly height: bigint;
+  readonly hash: string;
+  readonly header: {
+    readonly chainId: string;
+    readonly height: bigint;
+    readonly prevHash: string;
+    readonly time: bigint;
+    readonly proposer: number;
+    readonly txRoot: string;
+    readonly txCount: number;
+    readonly eventsRoot: string;
+    readonly eventCount: number;
+    readonly stateRoot: string;
+    readonly validatorSetHash: string;
+  };
+  /** Encoded header, hex: what the block hash is computed over. */
+  readonly headerBytes: string;
+  /** Transaction hashes in block order (bodies may be pruned). */
+  readonly txHashes: readonly string[];
+  readonly certificate: CertificateView;
+}
+
+export type NodeEvent =
+  | { readonly type: 'block'; readonly height: bigint; readonly hash: string; readonly txCount: number; readonly time: bigint }
+  | {
+      readonly type: 'event';
+      readonly height: bigint;
+      readonly tx: number;
+      readonly index: number;
+      readonly contract: string;
+      readonly name: string;
+      /** Event data, hex. */
+      readonly data: string;
+    };
+
+export interface SubmitResult {
+  readonly hash: string;
+  /** True when the transaction was already known (idempotent resubmission). */
+  readonly duplicate: boolean;
+}
+
+export interface NodeApi {
+  /** Admits an encoded transaction to the mempool and gossips it. Throws LoulanError on bad input. */
+  submitTx(bytes: Uint8Array): SubmitResult;
+  /** Resolves when the transaction commits, or with its current status after `timeoutMs`. */
+  waitForCommit(hash: string, timeoutMs: number): Promise<TxStatus>;
+  getTx(hash: string): Promise<TxStatus>;
+  getBlock(height: bigint): Promise<BlockView | null>;
+  /** Committed value of a state key, or undefined. */
+  getState(key: string): Uint8Array | undefined;
+  status(): NodeStatus;
+  /** New blocks and exported events, in commit order. Returns the unsubscribe function. */
+  subscribe(listener: (event: NodeEvent) => void): () => void;
+  readonly metrics: Registry;
+}

@@ -1,0 +1,823 @@
+/**
+ * A validator process: the thin shell around the pure PBFT core and the ledger. It owns the sockets,
+ * timers and disks; the core decides.
+ *
+ * Every input (a consensus frame, a timer, mempool news, a block fetched by catch-up) goes through
+ * one serial queue; the effects of a step are carried out in order, and a `persist` effect is
+ * fsynced before any message that follows it leaves the node. A committed block is written in one
+ * fsynced level batch before anyone is told about it, so a transaction acknowledged as committed
+ * survives kill -9.
+ *
+ * Catch-up: a replica that learns it is behind (status gossip, a certificate it cannot use) asks a
+ * peer for blocks with their certificates; each is checked by the core before it is applied. Once the
+ * blocks it needs were pruned, it installs a state snapshot checked against a certified header. A
+ * peer that serves bad data is set aside and another is tried.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Reader, Writer } from '../codec/index.ts';
+import { ethAddress, toChecksumAddress, toHex, fromHex, equalBytes, publicKeyFromPrivate } from '../crypto/index.ts';
+import { LoulanError, isLoulanError } from '../errors.ts';
+import { Replica } from '../consensus/replica.ts';
+import { certificateValid, validatorCrypto } from '../consensus/signer.ts';
+import { decodeCertificate, decodeMessage, encodeCertificate, encodeMessage } from '../consensus/wire.ts';
+import type { ChainBinding } from '../consensus/messages.ts';
+import type { Certificate, ConsensusMessage, Effect, Input, SafetyState, TimerName } from '../consensus/types.ts';
+import {
+  Ledger,
+  Mempool,
+  State,
+  committedNonce,
+  contractRegistry,
+  createAssetContract,
+  decodeHeader,
+  blockHash,
+  encodeHeader,
+  genesisState,
+  genesisTip,
+  parseGenesis,
+  txHash,
+  type CommitBatch,
+  type Genesis,
+  type Receipt,
+} from '../ledger/index.ts';
+import { BlockStore, SafetyFile, SnapshotAssembler } from '../store/index.ts';
+import type { BlockView, NodeApi, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './api.ts';
+import { loadPrivateKey, type NodeConfig } from './config.ts';
+import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
+import { Transport } from './transport.ts';
+
+const CH_CONSENSUS = 1;
+const CH_TXS = 2;
+const CH_SYNC_REQ = 3;
+const CH_SYNC_RESP = 4;
+
+const SYNC_BLOCKS = 1;
+const SYNC_SNAPSHOT = 2;
+const RESP_BLOCKS = 1;
+const RESP_PRUNED = 2;
+const RESP_CHUNK = 3;
+const MAX_SYNC_BLOCKS = 64;
+const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+const GOSSIP_BATCH = 512;
+
+export type CrashPoint = 'safety:before-write' | 'safety:after-write' | 'safety:after-fsync' | 'safety:after-rename' | 'block:before-batch' | 'block:after-batch';
+
+export interface NodeOptions {
+  /** Kill -9 this process at a persistence point (fault tests): `point` after `after` occurrences. */
+  readonly crashAt?: { readonly point: CrashPoint; readonly after: number };
+  readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  /** Start even though the safety record is missing while blocks exist (operator override). */
+  readonly allowMissingSafety?: boolean;
+}
+
+interface Waiter {
+  resolve(status: TxStatus): void;
+}
+
+export class ValidatorNode implements NodeApi {
+  readonly config: NodeConfig;
+  readonly genesis: Genesis;
+  readonly self: number;
+  readonly metrics: NodeMetrics['registry'];
+  readonly #m: NodeMetrics;
+  readonly #log: NonNullable<NodeOptions['log']>;
+  readonly #opts: NodeOptions;
+  readonly #chain: ChainBinding;
+  readonly #publicKeys: Uint8Array[];
+  readonly #privateKey: Uint8Array;
+  #store!: BlockStore;
+  #safety!: SafetyFile;
+  #state!: State;
+  #mempool!: Mempool;
+  #ledger!: Ledger;
+  #replica!: Replica;
+  #transport!: Transport;
+
+  #queue: Input[] = [];
+  #draining = false;
+  #pendingQueued = false;
+  #timers = new Map<TimerName, NodeJS.Timeout>();
+  #waiters = new Map<string, Waiter[]>();
+  #listeners = new Set<(event: NodeEvent) => void>();
+  #gossip: Uint8Array[] = [];
+  #gossipTimer: NodeJS.Timeout | null = null;
+  #admittedAt = new Map<string, number>();
+  #closed = false;
+  #fatal!: (error: Error) => void;
+  #stopResolve!: () => void;
+  #crashCount = 0;
+
+  // catch-up
+  #syncTarget = 0n;
+  #syncPeer: number | null = null;
+  #syncRequest = 0;
+  #syncTimer: NodeJS.Timeout | null = null;
+  #badPeers = new Map<number, number>();
+  #assembler: SnapshotAssembler | null = null;
+
+  private constructor(config: NodeConfig, options: NodeOptions) {
+    this.config = config;
+    this.#opts = options;
+    this.#log = options.log ?? ((level, message, fields) => process.stderr.write(`${new Date().toISOString()} ${level} [${config.name}] ${message}${fields ? ' ' + JSON.stringify(fields, jsonSafe) : ''}\n`));
+    this.genesis = parseGenesis(readFileSync(config.genesisFile, 'utf8'));
+    this.#privateKey = loadPrivateKey(config.keyFile);
+    this.#publicKeys = this.genesis.validators.map((v) => v.publicKey);
+    const address = toChecksumAddress(ethAddress(publicKeyFromPrivate('ES256K', this.#privateKey)));
+    const self = this.genesis.validators.findIndex((v) => v.address === address);
+    if (self < 0) throw new LoulanError('CONFIG_INVALID', `the key in ${config.keyFile} (${address}) is not a validator of this genesis`, { details: { field: 'keyFile' } });
+    this.self = self;
+    this.#chain = { chainId: this.genesis.chainId, validatorSetHash: this.genesis.validatorSetHash };
+    this.#m = createNodeMetrics();
+    this.metrics = this.#m.registry;
+    // Callers that care await `stopped`; nobody else should see an unhandled rejection.
+    this.stopped.catch(() => undefined);
+  }
+
+  /** Opens the stores, restores state, and starts networking and consensus. */
+  static async start(config: NodeConfig, options: NodeOptions = {}): Promise<ValidatorNode> {
+    const node = new ValidatorNode(config, options);
+    await node.#open();
+    return node;
+  }
+
+  /** Resolves when the node stops, or rejects with the fatal error that stopped it. */
+  readonly stopped: Promise<void> = new Promise((resolve, reject) => {
+    this.#fatal = reject;
+    this.#stopResolve = resolve;
+  });
+
+  get rpcPortHint(): number {
+    return this.config.rpc.port;
+  }
+
+  get p2pPort(): number {
+    return this.#transport.port;
+  }
+
+  async #open(): Promise<void> {
+    mkdirSync(this.config.dataDir, { recursive: true });
+    mkdirSync(dirname(this.config.safetyFile), { recursive: true });
+    this.#store = await BlockStore.open(this.config.dataDir, { onPoint: (p) => this.#crashPoint(`block:${p}`) });
+    this.#safety = await SafetyFile.open(this.config.safetyFile, { onPoint: (p) => this.#crashPoint(`safety:${p}`) });
+    const safety = this.#safety.load();
+    const tip = this.#store.tip();
+    if (safety === null && tip !== null && tip.height > 0n && !this.#opts.allowMissingSafety) {
+      throw new LoulanError('SAFETY_RECORD_CORRUPT', `the safety record ${this.config.safetyFile} is missing but the store holds blocks: refusing to start (it could sign twice)`, {
+        details: { path: this.config.safetyFile, height: tip.height },
+      });
+    }
+    await this.#restoreLedger(safety);
+    const tls = this.config.p2p.tls;
+    this.#transport = new Transport(
+      {
+        self: this.self,
+        chainId: this.genesis.chainId,
+        validators: this.genesis.validators.map((v, index) => ({ index, publicKey: v.publicKey })),
+        privateKey: this.#privateKey,
+        listen: { host: this.config.p2p.host, port: this.config.p2p.port },
+        peers: this.config.p2p.peers,
+        maxFrameBytes: this.config.consensus.maxBlockBytes * 4 + 1024 * 1024,
+        ...(tls === undefined ? {} : { tls: { cert: readFileSync(tls.certFile, 'utf8'), key: readFileSync(tls.keyFile, 'utf8'), ca: readFileSync(tls.caFile, 'utf8') } }),
+        log: (level, message, fields) => {
+          if (level !== 'debug') this.#log(level, message, fields);
+        },
+      },
+      (from, channel, payload) => this.#onFrame(from, channel, payload),
+      (index, up) => {
+        this.#m.connectedPeers.set(this.#transport.connected().length);
+        if (up) this.#log('info', `peer ${index} connected`);
+      },
+    );
+    await this.#transport.start();
+    this.#enqueue({ kind: 'start' });
+  }
+
+  /** Builds state, mempool, ledger and replica from the store (after start or a snapshot install). */
+  async #restoreLedger(safety: SafetyState | null): Promise<void> {
+    const tip = this.#store.tip();
+    let ledgerTip = genesisTip(this.genesis);
+    let lastCert: Certificate | null = null;
+    if (tip === null || tip.height === 0n) {
+      this.#state = genesisState(this.genesis);
+    } else {
+      const record = await this.#store.getHeader(tip.height);
+      if (record === undefined) throw new LoulanError('STORE_CORRUPT', `no header at the tip ${tip.height}`, { details: { height: tip.height } });
+      const header = decodeHeader(record.header);
+      this.#state = State.fromEntries((await this.#store.loadState()).entries());
+      if (!equalBytes(this.#state.root(), header.stateRoot)) {
+        throw new LoulanError('STORE_CORRUPT', `stored state does not match the state root of block ${tip.height}`, { details: { height: tip.height } });
+      }
+      ledgerTip = { height: tip.height, hash: tip.hash, time: header.time };
+      lastCert = record.cert;
+    }
+    const state = this.#state;
+    const contracts = contractRegistry([createAssetContract()]);
+    this.#mempool = new Mempool({ chainId: this.genesis.chainId, nonceOf: (address) => committedNonce(state, address), contracts });
+    this.#ledger = new Ledger({
+      chainId: this.genesis.chainId,
+      validatorSetHash: this.genesis.validatorSetHash,
+      self: this.self,
+      validatorCount: this.#publicKeys.length,
+      contracts,
+      state,
+      mempool: this.#mempool,
+      tip: ledgerTip,
+      maxBlockTxs: this.config.consensus.maxBlockTxs,
+      maxBlockBytes: this.config.consensus.maxBlockBytes,
+    });
+    this.#replica = new Replica(
+      {
+        n: this.#publicKeys.length,
+        self: this.self,
+        chain: this.#chain,
+        progressTimeoutMs: this.config.consensus.progressTimeoutMs,
+        statusIntervalMs: this.config.consensus.statusIntervalMs,
+      },
+      this.#ledger,
+      validatorCrypto(this.#publicKeys, this.#privateKey),
+      { committedHeight: ledgerTip.height, lastCert, safety },
+    );
+    this.#m.height.set(Number(ledgerTip.height));
+  }
+
+  // -- the serial input queue ------------------------------------------------------------------------
+
+  #enqueue(input: Input): void {
+    if (this.#closed) return;
+    this.#queue.push(input);
+    if (!this.#draining) void this.#drain();
+  }
+
+  #notePending(): void {
+    if (this.#pendingQueued) return;
+    this.#pendingQueued = true;
+    this.#enqueue({ kind: 'pending', count: -1 });
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        let input = this.#queue.shift()!;
+        if (input.kind === 'pending') {
+          this.#pendingQueued = false;
+          input = { kind: 'pending', count: this.#mempool.executableCount() };
+          this.#m.mempoolSize.set(this.#mempool.size);
+        }
+        const effects = this.#replica.step(input, Date.now());
+        await this.#apply(effects);
+        this.#m.view.set(Number(this.#replica.view));
+      }
+    } catch (error) {
+      this.#die(error);
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #apply(effects: Effect[]): Promise<void> {
+    for (let i = 0; i < effects.length; i++) {
+      const effect = effects[i]!;
+      switch (effect.kind) {
+        case 'persist': {
+          // Consecutive persists with nothing sent between them: only the last needs to reach disk.
+          const next = effects.slice(i + 1).find((e) => e.kind === 'persist' || e.kind === 'broadcast' || e.kind === 'send');
+          if (next?.kind === 'persist') break;
+          await this.#safety.save(effect.state);
+          break;
+        }
+        case 'broadcast':
+          this.#transport.broadcast(CH_CONSENSUS, encodeMessage(effect.msg));
+          this.#m.framesOut.inc({ type: effect.msg.kind });
+          break;
+        case 'send':
+          this.#transport.send(effect.to, CH_CONSENSUS, encodeMessage(effect.msg));
+          this.#m.framesOut.inc({ type: effect.msg.kind });
+          break;
+        case 'commit':
+          await this.#commit(effect.payload, effect.cert);
+          break;
+        case 'set-timer':
+          this.#setTimer(effect.name, effect.ms);
+          break;
+        case 'clear-timer': {
+          const t = this.#timers.get(effect.name);
+          if (t !== undefined) clearTimeout(t);
+          this.#timers.delete(effect.name);
+          break;
+        }
+        case 'sync':
+          this.#startSync(effect.height, effect.peers);
+          break;
+        case 'fault':
+          this.#m.faults.inc({ reason: effect.reason });
+          this.#log('warn', `fault from validator ${effect.from}: ${effect.reason}`);
+          break;
+      }
+    }
+  }
+
+  #setTimer(name: TimerName, ms: number): void {
+    const old = this.#timers.get(name);
+    if (old !== undefined) clearTimeout(old);
+    const timer = setTimeout(() => {
+      this.#timers.delete(name);
+      if (name === 'progress') this.#m.viewChanges.inc();
+      this.#enqueue({ kind: 'timer', name });
+    }, ms);
+    timer.unref();
+    this.#timers.set(name, timer);
+  }
+
+  // -- commit ------------------------------------------------------------------------------------
+
+  async #commit(payload: Uint8Array, cert: Certificate): Promise<void> {
+    const started = performance.now();
+    let batch: CommitBatch;
+    try {
+      batch = this.#ledger.commit(payload, cert);
+    } catch (error) {
+      // A certified block our state machine cannot reproduce: this node has diverged. Stop.
+      throw new LoulanError('LEDGER_DIVERGED', `cannot apply certified block ${cert.height}`, { cause: error, details: { height: cert.height } });
+    }
+    const writing = performance.now();
+    await this.#store.commitBlock({
+      height: batch.height,
+      blockHash: batch.blockHash,
+      header: encodeHeader(batch.header),
+      payload: batch.payload,
+      cert: batch.cert,
+      txHashes: batch.txHashes,
+      receipts: batch.receipts.map((r) => [r.hash, encodeReceipt(batch.height, r)] as const),
+      statePuts: batch.stateDiff.puts,
+      stateDeletes: batch.stateDiff.deletes,
+      events: batch.encodedEvents,
+    });
+    this.#m.persistSeconds.observe((performance.now() - writing) / 1000);
+    const now = Date.now();
+    this.#m.commitBatchSeconds.observe((performance.now() - started) / 1000);
+    this.#m.blocksCommitted.inc();
+    this.#m.txsCommitted.inc(batch.txHashes.length);
+    this.#m.height.set(Number(batch.height));
+    this.#m.blockSize.observe(batch.txHashes.length);
+    for (const receipt of batch.receipts) {
+      const key = toHex(receipt.hash);
+      const admitted = this.#admittedAt.get(key);
+      if (admitted !== undefined) {
+        this.#m.commitLatency.observe((now - admitted) / 1000);
+        this.#admittedAt.delete(key);
+      }
+      const waiters = this.#waiters.get(key);
+      if (waiters !== undefined) {
+        this.#waiters.delete(key);
+        const status = committedStatus(key, batch.height, receipt);
+        for (const w of waiters) w.resolve(status);
+      }
+    }
+    this.#emit({ type: 'block', height: batch.height, hash: toHex(batch.blockHash), txCount: batch.txHashes.length, time: batch.header.time });
+    batch.events.forEach((event, index) =>
+      this.#emit({ type: 'event', height: batch.height, tx: event.tx, index, contract: event.contract, name: event.type, data: toHex(event.data) }),
+    );
+    this.#notePending();
+    const k = BigInt(this.config.consensus.checkpointInterval);
+    const retain = BigInt(this.config.consensus.retainBlocks);
+    if (batch.height % k === 0n && batch.height > retain) void this.#store.pruneBelow(batch.height - retain).catch((error) => this.#die(error));
+    if (this.#syncTarget > 0n) this.#continueSync();
+  }
+
+  #emit(event: NodeEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#log('warn', 'subscriber failed', { error: String(error) });
+      }
+    }
+  }
+
+  // -- frames ------------------------------------------------------------------------------------
+
+  #onFrame(from: number, channel: number, payload: Uint8Array): void {
+    try {
+      switch (channel) {
+        case CH_CONSENSUS: {
+          const msg: ConsensusMessage = decodeMessage(payload, { maxPayloadBytes: this.config.consensus.maxBlockBytes });
+          this.#m.framesIn.inc({ type: msg.kind });
+          this.#enqueue({ kind: 'message', msg });
+          return;
+        }
+        case CH_TXS:
+          this.#onGossip(payload);
+          return;
+        case CH_SYNC_REQ:
+          void this.#serveSync(from, payload).catch((error) => this.#log('warn', 'sync request failed', { from, error: String(error) }));
+          return;
+        case CH_SYNC_RESP:
+          this.#onSyncResponse(from, payload);
+          return;
+        default:
+          this.#m.faults.inc({ reason: 'unknown channel' });
+      }
+    } catch (error) {
+      this.#m.faults.inc({ reason: isLoulanError(error) ? error.code : 'frame' });
+    }
+  }
+
+  #onGossip(payload: Uint8Array): void {
+    const r = new Reader(payload);
+    const count = r.u32('count');
+    if (count > GOSSIP_BATCH * 4) return;
+    let added = false;
+    for (let i = 0; i < count; i++) {
+      const bytes = r.varBytes(128 * 1024, 'tx');
+      try {
+        if (!this.#mempool.add(bytes).duplicate) added = true;
+      } catch {
+        // Stale or invalid by now: the origin answered its client; nothing to do here.
+      }
+    }
+    r.finish();
+    if (added) this.#notePending();
+  }
+
+  #queueGossip(bytes: Uint8Array): void {
+    this.#gossip.push(bytes);
+    if (this.#gossip.length >= GOSSIP_BATCH) this.#flushGossip();
+    else if (this.#gossipTimer === null) {
+      this.#gossipTimer = setTimeout(() => this.#flushGossip(), 2);
+      this.#gossipTimer.unref();
+    }
+  }
+
+  #flushGossip(): void {
+    if (this.#gossipTimer !== null) clearTimeout(this.#gossipTimer);
+    this.#gossipTimer = null;
+    if (this.#gossip.length === 0) return;
+    const w = new Writer().u32(this.#gossip.length);
+    for (const tx of this.#gossip) w.varBytes(tx, 128 * 1024);
+    this.#gossip = [];
+    this.#transport.broadcast(CH_TXS, w.finish());
+  }
+
+  // -- catch-up ----------------------------------------------------------------------------------
+
+  #startSync(height: bigint, peers: readonly number[]): void {
+    if (height <= this.#replica.height - 1n) return;
+    if (height > this.#syncTarget) this.#syncTarget = height;
+    this.#m.syncing.set(1);
+    if (this.#syncPeer !== null) return; // a request is in flight
+    const connected = this.#transport.connected().filter((p) => (this.#badPeers.get(p) ?? 0) < Date.now());
+    const preferred = peers.filter((p) => connected.includes(p));
+    const candidates = preferred.length > 0 ? preferred : connected;
+    if (candidates.length === 0) return;
+    this.#syncPeer = candidates[Math.floor(Math.random() * candidates.length)]!;
+    this.#requestBlocks();
+  }
+
+  #requestBlocks(): void {
+    const peer = this.#syncPeer;
+    if (peer === null) return;
+    const from = this.#replica.height;
+    const to = minBig(this.#syncTarget, from + BigInt(MAX_SYNC_BLOCKS) - 1n);
+    this.#syncRequest = (this.#syncRequest + 1) >>> 0;
+    this.#transport.send(peer, CH_SYNC_REQ, new Writer().u8(SYNC_BLOCKS).u32(this.#syncRequest).u64(from).u64(to).finish());
+    this.#armSyncTimeout();
+  }
+
+  #armSyncTimeout(): void {
+    if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
+    this.#syncTimer = setTimeout(() => this.#syncFailed('timeout'), 5_000);
+    this.#syncTimer.unref();
+  }
+
+  #syncFailed(reason: string): void {
+    const peer = this.#syncPeer;
+    if (peer !== null) {
+      this.#log('warn', `catch-up from validator ${peer} failed: ${reason}`);
+      this.#badPeers.set(peer, Date.now() + 10_000);
+    }
+    this.#syncPeer = null;
+    this.#assembler = null;
+    if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
+    this.#syncTimer = null;
+    const target = this.#syncTarget;
+    this.#syncTarget = 0n;
+    this.#startSync(target, []);
+  }
+
+  #continueSync(): void {
+    if (this.#replica.height - 1n >= this.#syncTarget) {
+      this.#syncTarget = 0n;
+      this.#syncPeer = null;
+      if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
+      this.#syncTimer = null;
+      this.#m.syncing.set(0);
+    }
+  }
+
+  #onSyncResponse(from: number, payload: Uint8Array): void {
+    if (from !== this.#syncPeer) return;
+    const r = new Reader(payload);
+    const kind = r.u8('kind');
+    const id = r.u32('id');
+    if (id !== this.#syncRequest) return;
+    if (kind === RESP_PRUNED) {
+      r.u64('prunedBelow');
+      r.finish();
+      // The blocks we need are gone: install a snapshot instead.
+      this.#assembler = new SnapshotAssembler({ maxTotalBytes: 1024 * 1024 * 1024 });
+      this.#syncRequest = (this.#syncRequest + 1) >>> 0;
+      this.#transport.send(from, CH_SYNC_REQ, new Writer().u8(SYNC_SNAPSHOT).u32(this.#syncRequest).finish());
+      this.#armSyncTimeout();
+      return;
+    }
+    if (kind === RESP_CHUNK) {
+      const chunk = r.varBytes(SNAPSHOT_CHUNK_BYTES * 2, 'chunk');
+      r.finish();
+      if (this.#assembler === null) return;
+      try {
+        if (this.#assembler.accept(chunk)) void this.#installSnapshot(this.#assembler).catch((error) => this.#syncFailed(String(error)));
+        else this.#armSyncTimeout();
+      } catch (error) {
+        this.#syncFailed(`bad snapshot chunk: ${String(error)}`);
+      }
+      return;
+    }
+    const count = r.u32('count');
+    if (count > MAX_SYNC_BLOCKS) return this.#syncFailed('too many blocks');
+    const blocks: Array<{ payload: Uint8Array; cert: Certificate }> = [];
+    try {
+      for (let i = 0; i < count; i++) blocks.push({ payload: r.varBytes(this.config.consensus.maxBlockBytes, 'payload'), cert: decodeCertificate(r.varBytes(1024 * 80, 'cert')) });
+      r.finish();
+    } catch (error) {
+      return this.#syncFailed(`malformed blocks: ${String(error)}`);
+    }
+    if (blocks.length === 0) return this.#syncFailed('no blocks');
+    const expected = this.#replica.height;
+    for (const [i, block] of blocks.entries()) {
+      if (block.cert.height !== expected + BigInt(i) || !certificateValid(block.cert, this.#chain, this.#publicKeys)) return this.#syncFailed('bad certificate');
+      this.#enqueue({ kind: 'certified', payload: block.payload, cert: block.cert });
+    }
+    // After these are applied, #commit calls #continueSync; ask for more if still behind.
+    this.#enqueueAfter(() => {
+      if (this.#replica.height < expected + BigInt(blocks.length)) return this.#syncFailed('blocks did not apply');
+      if (this.#replica.height - 1n < this.#syncTarget) this.#requestBlocks();
+      else this.#continueSync();
+    });
+  }
+
+  /** Runs `fn` once the inputs queued so far have been processed. */
+  #enqueueAfter(fn: () => void): void {
+    const check = () => {
+      if (this.#queue.length === 0 && !this.#draining) fn();
+      else setImmediate(check);
+    };
+    setImmediate(check);
+  }
+
+  async #installSnapshot(assembler: SnapshotAssembler): Promise<void> {
+    const snap = assembler.result();
+    this.#assembler = null;
+    const header = decodeHeader(snap.header);
+    if (!equalBytes(blockHash(header), snap.hash) || !equalBytes(snap.cert.digest, snap.hash) || snap.cert.height !== header.height) throw new Error('snapshot header does not match its certificate');
+    if (!certificateValid(snap.cert, this.#chain, this.#publicKeys)) throw new Error('snapshot certificate invalid');
+    if (!equalBytes(State.fromEntries(snap.entries).root(), header.stateRoot)) throw new Error('snapshot state does not match the certified state root');
+    if (snap.height < this.#replica.height) return this.#continueSync();
+    // Wait for the queue to be idle, then swap the whole ledger under the replica.
+    await new Promise<void>((resolve) => this.#enqueueAfter(resolve));
+    await this.#store.writeSnapshot(snap);
+    const safety = this.#replica.safety();
+    await this.#restoreLedger(safety);
+    this.#log('info', `installed snapshot at height ${snap.height}`);
+    this.#enqueue({ kind: 'start' });
+    this.#notePending();
+    this.#syncPeer = null;
+    if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
+    this.#syncTimer = null;
+    if (this.#syncTarget > snap.height) this.#startSync(this.#syncTarget, []);
+    else this.#continueSync();
+  }
+
+  async #serveSync(from: number, payload: Uint8Array): Promise<void> {
+    const r = new Reader(payload);
+    const kind = r.u8('kind');
+    const id = r.u32('id');
+    if (kind === SYNC_SNAPSHOT) {
+      r.finish();
+      for await (const chunk of this.#store.snapshotChunks(SNAPSHOT_CHUNK_BYTES)) {
+        this.#transport.send(from, CH_SYNC_RESP, new Writer().u8(RESP_CHUNK).u32(id).varBytes(chunk, SNAPSHOT_CHUNK_BYTES * 2).finish());
+      }
+      return;
+    }
+    const start = r.u64('from');
+    const end = r.u64('to');
+    r.finish();
+    const pruned = this.#store.prunedBelow();
+    if (start < pruned) {
+      this.#transport.send(from, CH_SYNC_RESP, new Writer().u8(RESP_PRUNED).u32(id).u64(pruned).finish());
+      return;
+    }
+    const last = minBig(end, start + BigInt(MAX_SYNC_BLOCKS) - 1n);
+    const w = new Writer();
+    const blocks: Array<[Uint8Array, Uint8Array]> = [];
+    for await (const block of this.#store.blocks(start, last)) blocks.push([block.payload, encodeCertificate(block.cert)]);
+    w.u8(RESP_BLOCKS).u32(id).u32(blocks.length);
+    for (const [p, c] of blocks) w.varBytes(p, this.config.consensus.maxBlockBytes).varBytes(c, 1024 * 80);
+    this.#transport.send(from, CH_SYNC_RESP, w.finish());
+  }
+
+  // -- NodeApi -----------------------------------------------------------------------------------
+
+  submitTx(bytes: Uint8Array): SubmitResult {
+    if (this.#closed) throw new LoulanError('INTERNAL', 'node is stopping');
+    let result;
+    try {
+      result = this.#mempool.add(bytes);
+    } catch (error) {
+      this.#m.txsRejected.inc({ code: isLoulanError(error) ? error.code : 'INTERNAL' });
+      throw error;
+    }
+    const hash = toHex(result.hash);
+    if (!result.duplicate) {
+      this.#m.txsAdmitted.inc();
+      if (this.#admittedAt.size < 1_000_000) this.#admittedAt.set(hash, Date.now());
+      this.#queueGossip(bytes);
+      this.#notePending();
+    }
+    return { hash, duplicate: result.duplicate };
+  }
+
+  async waitForCommit(hash: string, timeoutMs: number): Promise<TxStatus> {
+    const now = await this.getTx(hash);
+    if (now.status === 'committed') return now;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const list = this.#waiters.get(hash)?.filter((w) => w !== waiter);
+        if (list === undefined || list.length === 0) this.#waiters.delete(hash);
+        else this.#waiters.set(hash, list);
+        void this.getTx(hash).then(resolve, () => resolve(now));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        resolve: (status) => {
+          clearTimeout(timer);
+          resolve(status);
+        },
+      };
+      const list = this.#waiters.get(hash) ?? [];
+      list.push(waiter);
+      this.#waiters.set(hash, list);
+    });
+  }
+
+  async getTx(hash: string): Promise<TxStatus> {
+    const bytes = fromHex(hash);
+    const location = await this.#store.getTxLocation(bytes);
+    if (location !== undefined) {
+      const receipt = await this.#store.getReceipt(bytes);
+      return { hash, status: 'committed', height: location.height, index: location.index, ...(receipt === undefined ? {} : { receipt: decodeReceipt(receipt) }) };
+    }
+    if (this.#mempool.has(bytes)) return { hash, status: 'pending' };
+    return { hash, status: 'unknown' };
+  }
+
+  async getBlock(height: bigint): Promise<BlockView | null> {
+    const record = await this.#store.getHeader(height);
+    if (record === undefined) return null;
+    const header = decodeHeader(record.header);
+    const stored = await this.#store.getBlock(height);
+    let txHashes: string[] = [];
+    if (stored !== undefined) {
+      const { decodeBlock } = await import('../ledger/index.ts');
+      txHashes = decodeBlock(stored.payload).txs.map((tx) => toHex(txHash(tx)));
+    }
+    return {
+      height,
+      hash: toHex(record.hash),
+      header: {
+        chainId: toHex(header.chainId),
+        height: header.height,
+        prevHash: toHex(header.prevHash),
+        time: header.time,
+        proposer: header.proposer,
+        txRoot: toHex(header.txRoot),
+        txCount: header.txCount,
+        eventsRoot: toHex(header.eventsRoot),
+        eventCount: header.eventCount,
+        stateRoot: toHex(header.stateRoot),
+        validatorSetHash: toHex(header.validatorSetHash),
+      },
+      headerBytes: toHex(record.header),
+      txHashes,
+      certificate: {
+        height: record.cert.height,
+        view: record.cert.view,
+        blockHash: toHex(record.cert.digest),
+        signatures: record.cert.sigs.map((s) => ({ validator: s.from, signature: toHex(s.sig) })),
+      },
+    };
+  }
+
+  getState(key: string): Uint8Array | undefined {
+    return this.#state.get(key);
+  }
+
+  status(): NodeStatus {
+    const tip = this.#store.tip();
+    const ledgerTip = this.#ledger.tip();
+    return {
+      chainId: toHex(this.genesis.chainId),
+      self: this.self,
+      height: tip?.height ?? 0n,
+      lastBlockHash: tip === null ? null : toHex(tip.hash),
+      lastBlockTime: tip === null ? null : Number(ledgerTip.time),
+      view: this.#replica.view,
+      changingView: this.#replica.changing,
+      leader: this.#replica.leader,
+      validators: this.genesis.validators.map((v, index) => ({ index, name: v.name, address: v.address, publicKey: toHex(v.publicKey) })),
+      connectedPeers: this.#transport.connected(),
+      mempool: { size: this.#mempool.size, executable: this.#mempool.executableCount() },
+      syncing: this.#syncTarget > 0n,
+    };
+  }
+
+  subscribe(listener: (event: NodeEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  // -- lifecycle ---------------------------------------------------------------------------------
+
+  #crashPoint(point: string): void {
+    const crash = this.#opts.crashAt;
+    if (crash === undefined || crash.point !== point) return;
+    if (++this.#crashCount > crash.after) process.kill(process.pid, 'SIGKILL');
+  }
+
+  #die(error: unknown): void {
+    if (this.#closed) return;
+    this.#log('error', 'validator stopped on a fatal error', { error: isLoulanError(error) ? `${error.code}: ${error.message}` : String(error) });
+    const fatal = this.#fatal;
+    void this.close().finally(() => fatal(error instanceof Error ? error : new Error(String(error))));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
+    if (this.#gossipTimer !== null) clearTimeout(this.#gossipTimer);
+    for (const [hash, waiters] of this.#waiters) for (const w of waiters) w.resolve({ hash, status: 'unknown' });
+    this.#waiters.clear();
+    await this.#transport?.close();
+    // Let an in-flight effect finish its disk write before the store closes.
+    while (this.#draining) await new Promise((resolve) => setTimeout(resolve, 5));
+    await this.#store?.close();
+    this.#stopResolve();
+  }
+}
+
+function minBig(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+function committedStatus(hash: string, height: bigint, r: Receipt): TxStatus {
+  return {
+    hash,
+    status: 'committed',
+    height,
+    index: r.index,
+    receipt: { status: r.status, code: r.code, sender: r.sender, nonce: r.nonce, eventCount: r.eventCount },
+  };
+}
+
+/** Receipt record in the store: height u64, index u32, status u8, code, sender, nonce u64, events u32. */
+function encodeReceipt(height: bigint, r: Receipt): Uint8Array {
+  return new Writer()
+    .u64(height)
+    .u32(r.index)
+    .u8(r.status === 'ok' ? 1 : 0)
+    .string(r.code ?? '', 64)
+    .string(r.sender, 64)
+    .u64(r.nonce)
+    .u32(r.eventCount)
+    .finish();
+}
+
+function decodeReceipt(bytes: Uint8Array): NonNullable<TxStatus['receipt']> {
+  const r = new Reader(bytes);
+  r.u64('height');
+  r.u32('index');
+  const ok = r.u8('status') === 1;
+  const code = r.string(64, 'code');
+  const sender = r.string(64, 'sender');
+  const nonce = r.u64('nonce');
+  const eventCount = r.u32('eventCount');
+  r.finish();
+  return { status: ok ? 'ok' : 'failed', code: code === '' ? null : code, sender, nonce, eventCount };
+}
+
+function jsonSafe(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}

@@ -1,0 +1,97 @@
+/**
+ * Local consortium folders: keys, genesis and one config per validator, ready for
+ * `loulan testnet up`. Funded participant accounts (P-256 by default) are written beside them so
+ * that examples, tests and benchmarks can sign transactions at once.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateKeyPair, toHex, type Alg } from '../crypto/index.ts';
+import { assetGenesisEntries, createGenesis, senderAddress, stringifyGenesis, type Genesis } from '../ledger/index.ts';
+import { DEFAULT_CONSENSUS, type NodeConfig } from './config.ts';
+
+export interface TestnetOptions {
+  readonly dir: string;
+  readonly validators: number;
+  readonly chainName?: string;
+  /** p2p port of validator i is basePort + 10i, its RPC port basePort + 10i + 1. */
+  readonly basePort?: number;
+  readonly host?: string;
+  readonly accounts?: number;
+  readonly accountAlg?: Alg;
+  readonly initialBalance?: bigint;
+  readonly consensus?: Partial<NodeConfig['consensus']>;
+  readonly time?: bigint;
+}
+
+export interface TestnetAccount {
+  readonly alg: Alg;
+  readonly privateKey: string;
+  readonly publicKey: string;
+  readonly address: string;
+}
+
+export interface TestnetLayout {
+  readonly dir: string;
+  readonly genesis: Genesis;
+  readonly genesisFile: string;
+  readonly accountsFile: string;
+  readonly validators: ReadonlyArray<{ readonly name: string; readonly configFile: string; readonly rpcUrl: string; readonly p2pPort: number; readonly dataDir: string; readonly keyDir: string }>;
+  readonly accounts: readonly TestnetAccount[];
+}
+
+export function initTestnet(options: TestnetOptions): TestnetLayout {
+  const { dir } = options;
+  const host = options.host ?? '127.0.0.1';
+  const basePort = options.basePort ?? 26600;
+  const alg = options.accountAlg ?? 'ES256';
+  mkdirSync(dir, { recursive: true });
+
+  const accounts: TestnetAccount[] = [];
+  for (let i = 0; i < (options.accounts ?? 16); i++) {
+    const pair = generateKeyPair(alg);
+    accounts.push({ alg, privateKey: toHex(pair.privateKey), publicKey: toHex(pair.publicKey), address: senderAddress(alg, pair.publicKey) });
+  }
+  const balance = options.initialBalance ?? 1_000_000_000_000n;
+  const issuer = accounts[0]?.address ?? senderAddress(alg, generateKeyPair(alg).publicKey);
+  const state = assetGenesisEntries({ issuer, balances: Object.fromEntries(accounts.map((a) => [a.address, balance])) });
+
+  const keys = Array.from({ length: options.validators }, (_, i) => ({ name: `validator-${i}`, pair: generateKeyPair('ES256K') }));
+  const genesis = createGenesis({
+    chainName: options.chainName ?? 'loulan-local',
+    time: options.time ?? BigInt(Date.now()),
+    validators: keys.map((k) => ({ name: k.name, publicKey: k.pair.publicKey })),
+    state,
+  });
+  const genesisFile = join(dir, 'genesis.json');
+  writeFileSync(genesisFile, stringifyGenesis(genesis));
+  const accountsFile = join(dir, 'accounts.json');
+  writeFileSync(accountsFile, JSON.stringify(accounts, null, 2) + '\n');
+
+  // Genesis sorts validators by address: index i in the chain is not necessarily keys[i].
+  const byName = new Map(keys.map((k) => [k.name, k]));
+  const ports = genesis.validators.map((_, index) => ({ p2p: basePort + 10 * index, rpc: basePort + 10 * index + 1 }));
+  const validators = genesis.validators.map((v, index) => {
+    const folder = join(dir, v.name);
+    const keyDir = join(folder, 'keys');
+    mkdirSync(keyDir, { recursive: true });
+    writeFileSync(join(keyDir, 'validator-key.json'), JSON.stringify({ privateKey: toHex(byName.get(v.name)!.pair.privateKey) }) + '\n', { mode: 0o600 });
+    const config = {
+      name: v.name,
+      genesisFile: '../genesis.json',
+      keyFile: 'keys/validator-key.json',
+      safetyFile: 'keys/safety.rec',
+      dataDir: 'data',
+      p2p: {
+        host,
+        port: ports[index]!.p2p,
+        peers: genesis.validators.map((_, j) => ({ index: j, url: `ws://${host}:${ports[j]!.p2p}/p2p` })).filter((p) => p.index !== index),
+      },
+      rpc: { host, port: ports[index]!.rpc },
+      consensus: { ...DEFAULT_CONSENSUS, ...options.consensus },
+    };
+    const configFile = join(folder, 'config.json');
+    writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
+    return { name: v.name, configFile, rpcUrl: `http://${host}:${ports[index]!.rpc}`, p2pPort: ports[index]!.p2p, dataDir: join(folder, 'data'), keyDir };
+  });
+  return { dir, genesis, genesisFile, accountsFile, validators, accounts };
+}
