@@ -22,7 +22,8 @@ export type Phase =
   | 'prove'
   | 'commit'
   | 'consensus'
-  | 'storage';
+  | 'storage'
+  | 'network';
 
 export interface ErrorSpec {
   /** HTTP status when the error reaches an HTTP caller. */
@@ -76,6 +77,12 @@ export const ERROR_CODES = {
   SNAPSHOT_INVALID: { status: 400, phase: 'storage', summary: 'A state-snapshot chunk stream is malformed, out of order, for an unexpected height, or its entry count or digest does not match; `details.reason` says which.' },
   SNAPSHOT_TOO_LARGE: { status: 413, phase: 'storage', summary: 'A state-snapshot chunk, or the snapshot as a whole, exceeds the receiver\'s size limit.' },
 
+  // -- network: validator-to-validator links --------------------------------------------------------
+  P2P_LISTEN_FAILED: { status: 500, phase: 'network', summary: 'The validator transport cannot listen on its configured address (in use, not permitted); `details.host` and `details.port` name it.' },
+  P2P_HANDSHAKE_REJECTED: { status: 401, phase: 'network', summary: 'A peer link failed the validator handshake and was closed: wrong version or chain, an unknown, own or unexpected index, a bad or replayed signature, a timeout, or too many pending handshakes; `details.reason` says which.' },
+  P2P_PROTOCOL_VIOLATION: { status: 400, phase: 'network', summary: 'A peer sent a text frame, an empty frame, a frame over the size limit, or a malformed WebSocket frame, and the link was closed; `details.reason` says which.' },
+  P2P_FRAME_TOO_LARGE: { status: 413, phase: 'network', summary: 'A frame handed to the transport exceeds `maxFrameBytes`; it is dropped rather than sent, since the peer would close the link.' },
+
   // -- ledger: transactions, blocks, execution, mempool, native contracts ------------------------------
   LEDGER_TX_INVALID: { status: 400, phase: 'validate', summary: 'A transaction field breaks a ledger rule (nonce 0, a contract or method name outside its alphabet); `details.field` names it.' },
   LEDGER_WRONG_CHAIN: { status: 400, phase: 'validate', summary: 'A transaction is signed for another chain: its `chainId` is not this chain\'s.' },
@@ -93,6 +100,16 @@ export const ERROR_CODES = {
   CONTRACT_UNAUTHORIZED: { status: 403, phase: 'validate', summary: 'The transaction\'s sender may not call this method (minting by anyone but the issuer, say).' },
   CONTRACT_INSUFFICIENT_FUNDS: { status: 409, phase: 'validate', summary: 'The sender\'s balance is below the amount it tries to move.' },
   CONTRACT_STATE_LIMIT: { status: 400, phase: 'validate', summary: 'A contract tried to write a state key or value beyond its size limit, or an amount beyond its fixed width.' },
+
+  // -- rpc: the validator's HTTP / WebSocket API and its client -------------------------------------
+  RPC_ROUTE_NOT_FOUND: { status: 404, phase: 'route', summary: 'No RPC route matches the method and path (a path parameter longer than the router allows counts as no match).' },
+  RPC_MALFORMED_REQUEST: { status: 400, phase: 'validate', summary: 'The request cannot be parsed before validation: a body that is not JSON, an empty JSON body, a bad Content-Length or URL; `details.reason` carries the server\'s own code.' },
+  RPC_UNSUPPORTED_MEDIA_TYPE: { status: 415, phase: 'validate', summary: 'The request body has a Content-Type the route does not accept (`application/json`, and `application/octet-stream` where raw bytes are allowed).' },
+  RPC_UPGRADE_REQUIRED: { status: 426, phase: 'validate', summary: 'A plain HTTP request reached a WebSocket-only route such as `/v1/subscribe`.' },
+  RPC_BLOCK_NOT_FOUND: { status: 404, phase: 'storage', summary: 'The node holds no block at the requested height (above its tip, or pruned); `details.height` names it.' },
+  RPC_STATE_NOT_FOUND: { status: 404, phase: 'storage', summary: 'The committed state holds no value under the requested key; `details.key` names it.' },
+  RPC_UNAVAILABLE: { status: 503, phase: 'network', summary: 'The client reached no node: every endpoint failed with a connection error or a timeout; `details.endpoints` lists those tried and `details.attempts` why each failed.' },
+  RPC_BAD_RESPONSE: { status: 502, phase: 'network', summary: 'A node answered with something that is not the documented reply: not JSON, a field of the wrong shape, or a problem document with an unknown code; `details.endpoint` names the node.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
