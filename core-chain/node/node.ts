@@ -96,6 +96,9 @@ export class ValidatorNode implements NodeApi {
 
   #queue: Input[] = [];
   #draining = false;
+  #drained: Array<() => void> = [];
+  /** Set while a snapshot replaces the ledger: inputs queue up but are not processed. */
+  #paused = false;
   #pendingQueued = false;
   #timers = new Map<TimerName, NodeJS.Timeout>();
   #waiters = new Map<string, Waiter[]>();
@@ -246,7 +249,7 @@ export class ValidatorNode implements NodeApi {
   #enqueue(input: Input): void {
     if (this.#closed) return;
     this.#queue.push(input);
-    if (!this.#draining) void this.#drain();
+    if (!this.#draining && !this.#paused) void this.#drain();
   }
 
   #notePending(): void {
@@ -258,7 +261,7 @@ export class ValidatorNode implements NodeApi {
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
-      while (this.#queue.length > 0 && !this.#closed) {
+      while (this.#queue.length > 0 && !this.#closed && !this.#paused) {
         let input = this.#queue.shift()!;
         if (input.kind === 'pending') {
           this.#pendingQueued = false;
@@ -273,7 +276,19 @@ export class ValidatorNode implements NodeApi {
       this.#die(error);
     } finally {
       this.#draining = false;
+      for (const resolve of this.#drained.splice(0)) resolve();
     }
+  }
+
+  /** Stops processing inputs; resolves once the step in progress (if any) has finished. */
+  async #pause(): Promise<void> {
+    this.#paused = true;
+    if (this.#draining) await new Promise<void>((resolve) => this.#drained.push(resolve));
+  }
+
+  #resume(): void {
+    this.#paused = false;
+    if (!this.#draining && this.#queue.length > 0) void this.#drain();
   }
 
   async #apply(effects: Effect[]): Promise<void> {
@@ -312,7 +327,7 @@ export class ValidatorNode implements NodeApi {
           break;
         case 'fault':
           this.#m.faults.inc({ reason: effect.reason });
-          this.#log('warn', `fault from validator ${effect.from}: ${effect.reason}`);
+          this.#log('warn', `fault from validator ${effect.from}: ${effect.reason}`, effect.reason === 'invalid proposal' ? { why: String(this.#ledger.lastRejection?.message) } : undefined);
           break;
       }
     }
@@ -341,6 +356,12 @@ export class ValidatorNode implements NodeApi {
       // A certified block our state machine cannot reproduce: this node has diverged. Stop.
       throw new LoulanError('LEDGER_DIVERGED', `cannot apply certified block ${cert.height}`, { cause: error, details: { height: cert.height } });
     }
+    // The store holds the full state: block 1 also writes the genesis entries it did not change.
+    let statePuts = batch.stateDiff.puts;
+    if (batch.height === 1n) {
+      const touched = new Set([...batch.stateDiff.puts.map(([key]) => key), ...batch.stateDiff.deletes]);
+      statePuts = [...this.genesis.state.filter(([key]) => !touched.has(key)), ...batch.stateDiff.puts];
+    }
     const writing = performance.now();
     await this.#store.commitBlock({
       height: batch.height,
@@ -350,7 +371,7 @@ export class ValidatorNode implements NodeApi {
       cert: batch.cert,
       txHashes: batch.txHashes,
       receipts: batch.receipts.map((r) => [r.hash, encodeReceipt(batch.height, r)] as const),
-      statePuts: batch.stateDiff.puts,
+      statePuts,
       stateDeletes: batch.stateDiff.deletes,
       events: batch.encodedEvents,
     });
@@ -554,14 +575,16 @@ export class ValidatorNode implements NodeApi {
       return this.#syncFailed(`malformed blocks: ${String(error)}`);
     }
     if (blocks.length === 0) return this.#syncFailed('no blocks');
-    const expected = this.#replica.height;
+    const first = blocks[0]!.cert.height;
     for (const [i, block] of blocks.entries()) {
-      if (block.cert.height !== expected + BigInt(i) || !certificateValid(block.cert, this.#chain, this.#publicKeys)) return this.#syncFailed('bad certificate');
-      this.#enqueue({ kind: 'certified', payload: block.payload, cert: block.cert });
+      if (block.cert.height !== first + BigInt(i) || !certificateValid(block.cert, this.#chain, this.#publicKeys)) return this.#syncFailed('bad certificate');
     }
+    // Consensus may have committed some of these meanwhile: the core ignores those heights.
+    for (const block of blocks) this.#enqueue({ kind: 'certified', payload: block.payload, cert: block.cert });
+    const last = first + BigInt(blocks.length) - 1n;
     // After these are applied, #commit calls #continueSync; ask for more if still behind.
     this.#enqueueAfter(() => {
-      if (this.#replica.height < expected + BigInt(blocks.length)) return this.#syncFailed('blocks did not apply');
+      if (this.#replica.height <= last) return this.#syncFailed('blocks did not apply');
       if (this.#replica.height - 1n < this.#syncTarget) this.#requestBlocks();
       else this.#continueSync();
     });
@@ -583,12 +606,14 @@ export class ValidatorNode implements NodeApi {
     if (!equalBytes(blockHash(header), snap.hash) || !equalBytes(snap.cert.digest, snap.hash) || snap.cert.height !== header.height) throw new Error('snapshot header does not match its certificate');
     if (!certificateValid(snap.cert, this.#chain, this.#publicKeys)) throw new Error('snapshot certificate invalid');
     if (!equalBytes(State.fromEntries(snap.entries).root(), header.stateRoot)) throw new Error('snapshot state does not match the certified state root');
-    if (snap.height < this.#replica.height) return this.#continueSync();
-    // Wait for the queue to be idle, then swap the whole ledger under the replica.
-    await new Promise<void>((resolve) => this.#enqueueAfter(resolve));
-    await this.#store.writeSnapshot(snap);
-    const safety = this.#replica.safety();
-    await this.#restoreLedger(safety);
+    await this.#pause();
+    try {
+      if (snap.height < this.#replica.height) return this.#continueSync();
+      await this.#store.writeSnapshot(snap);
+      await this.#restoreLedger(this.#replica.safety());
+    } finally {
+      this.#resume();
+    }
     this.#log('info', `installed snapshot at height ${snap.height}`);
     this.#enqueue({ kind: 'start' });
     this.#notePending();
