@@ -76,6 +76,9 @@ export const INITIAL_SAFETY: SafetyState = {
   signFloor: 0n,
 };
 
+/** How far ahead of the current view a replica keeps votes and view changes. */
+const VIEW_WINDOW = 64n;
+
 export class Replica {
   readonly #cfg: ReplicaConfig;
   readonly #app: ConsensusApp;
@@ -161,6 +164,18 @@ export class Replica {
   }
   get lastCert(): Certificate | null {
     return this.#lastCert;
+  }
+
+  /** Sizes of everything peers can make this replica hold (bounded; checked by the flood tests). */
+  memory(): { buffered: number; votes: number; viewChanges: number; payloads: number } {
+    let votes = 0;
+    for (const m of this.#prepares.values()) votes += m.size;
+    for (const m of this.#commits.values()) votes += m.size;
+    let viewChanges = 0;
+    for (const m of this.#viewChanges.values()) viewChanges += m.size;
+    let buffered = 0;
+    for (const list of this.#buffer.values()) buffered += list.length;
+    return { buffered, votes, viewChanges, payloads: this.#payloads.size };
   }
 
   safety(): SafetyState {
@@ -286,6 +301,8 @@ export class Replica {
   #onCommit(v: Vote): void {
     if (v.height < this.#height) return;
     if (v.height > this.#height) return this.#hold(v);
+    // Views far ahead of ours cannot be real yet; refusing them keeps a Byzantine flood bounded.
+    if (v.view > this.#view + VIEW_WINDOW) return;
     // Commits count in any view: q of them for one (view, digest) are a certificate on their own.
     if (!this.#addVote(this.#commits, v.view, v.digest, v.from, v.sig)) return this.#fault(v.from, 'two commits in one view');
     this.#checkCommitted();
@@ -488,7 +505,7 @@ export class Replica {
     let senders = this.#viewChanges.get(vc.view);
     if (senders === undefined) {
       // Bound memory: keep view changes only for a few views ahead of the current one.
-      if (vc.view > this.#view + 64n) return;
+      if (vc.view > this.#view + VIEW_WINDOW) return;
       senders = new Map();
       this.#viewChanges.set(vc.view, senders);
     }

@@ -1,0 +1,108 @@
+/**
+ * Unit tests of the PBFT core against adversarial input: forged senders, floods, and the signing
+ * guard after a restart. The full protocol runs under the simulator in test/sim; these check single
+ * rules with real secp256k1 validator keys.
+ */
+import { describe, expect, test } from 'vitest';
+import { generateKeyPair, sha256 } from '../crypto/index.ts';
+import { Replica } from './replica.ts';
+import { commitSigningBytes, signingBytes, type ChainBinding } from './messages.ts';
+import { validatorCrypto, certificateValid } from './signer.ts';
+import type { ConsensusApp, Effect, Propose, SafetyState, Vote } from './types.ts';
+
+const chain: ChainBinding = { chainId: sha256(new TextEncoder().encode('unit')), validatorSetHash: sha256(new TextEncoder().encode('set')) };
+const keys = Array.from({ length: 4 }, () => generateKeyPair('ES256K'));
+const publicKeys = keys.map((k) => k.publicKey);
+const crypto = (i: number) => validatorCrypto(publicKeys, keys[i]!.privateKey);
+
+const app: ConsensusApp = {
+  digest: (payload) => sha256(payload),
+  propose: () => null,
+  validate: () => true,
+};
+
+function replica(self: number, safety: SafetyState | null = null): Replica {
+  const r = new Replica({ n: 4, self, chain, progressTimeoutMs: 1000, statusIntervalMs: 1000 }, app, crypto(self), { committedHeight: 0n, lastCert: null, safety });
+  r.step({ kind: 'start' }, 0);
+  return r;
+}
+
+function propose(from: number, view: bigint, height: bigint, payload: Uint8Array): Propose {
+  const digest = sha256(payload);
+  return { kind: 'propose', view, height, digest, payload, from, sig: crypto(from).sign(signingBytes(chain, { kind: 'propose', view, height, digest })) };
+}
+
+function vote(kind: 'prepare' | 'commit', from: number, view: bigint, height: bigint, digest: Uint8Array, signer = from): Vote {
+  const bytes = kind === 'commit' ? commitSigningBytes(chain, height, view, digest) : signingBytes(chain, { kind, view, height, digest });
+  return { kind, view, height, digest, from, sig: crypto(signer).sign(bytes) };
+}
+
+const broadcasts = (effects: Effect[]) => effects.filter((e) => e.kind === 'broadcast').map((e) => (e.kind === 'broadcast' ? e.msg.kind : ''));
+
+describe('PBFT core rules', () => {
+  test('a leader proposal is prepared; the vote is persisted before it is sent', () => {
+    const r = replica(1);
+    const effects = r.step({ kind: 'message', msg: propose(0, 0n, 1n, new Uint8Array([1])) }, 10);
+    const kinds = effects.map((e) => e.kind);
+    expect(kinds.indexOf('persist')).toBeGreaterThanOrEqual(0);
+    expect(kinds.indexOf('persist')).toBeLessThan(kinds.indexOf('broadcast'));
+    expect(broadcasts(effects)).toEqual(['prepare']);
+  });
+
+  test('q prepares then q commits commit the block with a certificate anyone can check', () => {
+    const r = replica(1);
+    const payload = new Uint8Array([7, 7]);
+    const digest = sha256(payload);
+    r.step({ kind: 'message', msg: propose(0, 0n, 1n, payload) }, 1);
+    r.step({ kind: 'message', msg: vote('prepare', 0, 0n, 1n, digest) }, 2);
+    const prepared = r.step({ kind: 'message', msg: vote('prepare', 2, 0n, 1n, digest) }, 3);
+    expect(broadcasts(prepared)).toContain('commit');
+    r.step({ kind: 'message', msg: vote('commit', 0, 0n, 1n, digest) }, 4);
+    const done = r.step({ kind: 'message', msg: vote('commit', 2, 0n, 1n, digest) }, 5);
+    const commit = done.find((e) => e.kind === 'commit');
+    expect(commit?.kind).toBe('commit');
+    if (commit?.kind !== 'commit') return;
+    expect(certificateValid(commit.cert, chain, publicKeys)).toBe(true);
+    expect(r.height).toBe(2n);
+    // A certificate with a signature removed, or from the wrong chain, does not verify.
+    expect(certificateValid({ ...commit.cert, sigs: commit.cert.sigs.slice(1) }, chain, publicKeys)).toBe(false);
+    expect(certificateValid(commit.cert, { ...chain, chainId: sha256(new Uint8Array([9])) }, publicKeys)).toBe(false);
+  });
+
+  test('a message signed by one validator but claiming to be from another is a fault and changes nothing', () => {
+    const r = replica(1);
+    const forged = { ...propose(2, 0n, 1n, new Uint8Array([1])), from: 0 }; // validator 2 poses as the leader
+    const effects = r.step({ kind: 'message', msg: forged }, 1);
+    expect(effects.map((e) => e.kind)).toEqual(['fault']);
+    expect(r.memory().payloads).toBe(0);
+  });
+
+  test('messages from outside the validator set are ignored', () => {
+    const r = replica(1);
+    const effects = r.step({ kind: 'message', msg: { ...vote('prepare', 0, 0n, 1n, sha256(new Uint8Array([1]))), from: 4 } }, 1);
+    expect(effects).toEqual([]);
+  });
+
+  test('a restarted replica never signs a second digest for a (height, view) it already voted in', () => {
+    const first = replica(1);
+    first.step({ kind: 'message', msg: propose(0, 0n, 1n, new Uint8Array([1])) }, 1);
+    const saved = first.safety();
+    expect(saved.lastPrepare?.height).toBe(1n);
+    const restarted = replica(1, saved);
+    // An equivocating leader offers the restarted replica a different block for the same slot.
+    const effects = restarted.step({ kind: 'message', msg: propose(0, 0n, 1n, new Uint8Array([2])) }, 2);
+    expect(broadcasts(effects)).not.toContain('prepare');
+  });
+
+  test('a flood of votes for far views and proposals for far heights stays bounded', () => {
+    const r = replica(1);
+    for (let i = 0; i < 400; i++) {
+      const digest = sha256(new Uint8Array([i & 0xff, i >> 8]));
+      r.step({ kind: 'message', msg: vote('commit', 3, BigInt(i), 1n, digest) }, i);
+      r.step({ kind: 'message', msg: vote('prepare', 3, 0n, BigInt(10 + i), digest) }, i);
+    }
+    const m = r.memory();
+    expect(m.votes).toBeLessThanOrEqual(65);
+    expect(m.buffered).toBeLessThanOrEqual(64);
+  });
+});
