@@ -22,6 +22,9 @@ import { measureVerifyLimit } from './lib/verify-limit.ts';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
+/** `--profile DIR`: validators write V8 CPU profiles there (summarise with bench/lib/profile-summary.ts). */
+const profileAt = process.argv.indexOf('--profile');
+const profileDir = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
 const VALIDATORS = 4;
 const SAT_SECONDS = quick ? 8 : 20;
 const FIXED_SECONDS = quick ? 5 : 10;
@@ -88,11 +91,11 @@ const layout = initTestnet({
   validators: VALIDATORS,
   basePort: await freeBasePort(VALIDATORS),
   accounts: ACCOUNTS_PER_PHASE * 4,
-  consensus: { progressTimeoutMs: 3_000, statusIntervalMs: 1_000, maxBlockTxs: 4_000, checkpointInterval: 1_000, retainBlocks: 1_000_000 },
+  consensus: { progressTimeoutMs: 3_000, statusIntervalMs: 1_000, maxBlockTxs: Number(process.env.BENCH_BLOCK_TXS ?? 4_000), checkpointInterval: 1_000, retainBlocks: 1_000_000 },
 });
 const cluster = new Cluster(layout);
 try {
-  await cluster.startAll();
+  await cluster.startAll(profileDir === undefined ? {} : { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } });
   const endpoints = cluster.rpcUrls;
   await until('a full mesh', 30_000, async () => {
     const all = await Promise.all(endpoints.map(async (u) => (await (await fetch(`${u}/v1/status`)).json()) as { connectedPeers: number[] }));

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { LoulanError } from '../core-chain/errors.ts';
 import { loadNodeConfig } from '../core-chain/node/config.ts';
 import { initTestnet } from '../core-chain/node/testnet.ts';
+import { generateTestPki } from '../core-chain/node/tls.ts';
 import { integer, parseArgs, required } from './args.ts';
 import { ValidatorProcess } from './cluster.ts';
 import type { Command } from './main.ts';
@@ -11,16 +12,19 @@ import type { Command } from './main.ts';
 export const testnetCommand: Command = {
   name: 'testnet',
   summary: 'create (init) or run (up) a local consortium of validator processes',
-  usage: 'loulan testnet init --validators N --dir DIR [--base-port P] [--accounts K] [--chain NAME]\n       loulan testnet up --dir DIR',
+  usage: 'loulan testnet init --validators N --dir DIR [--base-port P] [--accounts K] [--chain NAME] [--tls]\n       loulan testnet up --dir DIR',
   async run(args, io) {
     const [sub, ...rest] = args;
     if (sub === 'init') {
-      const { options } = parseArgs(rest, { validators: 'string', dir: 'string', 'base-port': 'string', accounts: 'string', chain: 'string' });
+      const { options } = parseArgs(rest, { validators: 'string', dir: 'string', 'base-port': 'string', accounts: 'string', chain: 'string', tls: 'boolean' });
       const dir = required(options.dir, 'dir');
       if (existsSync(join(dir, 'genesis.json'))) throw new LoulanError('CLI_USAGE', `${dir} already holds a testnet`, { details: { option: 'dir' } });
+      const validators = integer(options.validators, 'validators', 4, 1, 64);
+      const tls = options.tls === true ? (await generateTestPki(validators)).nodes : undefined;
       const layout = initTestnet({
         dir,
-        validators: integer(options.validators, 'validators', 4, 1, 64),
+        validators,
+        ...(tls === undefined ? {} : { tls }),
         basePort: integer(options['base-port'], 'base-port', 26600, 1024, 60000),
         accounts: integer(options.accounts, 'accounts', 16, 1, 100000),
         ...(options.chain === undefined ? {} : { chainName: options.chain }),

@@ -102,6 +102,8 @@ export interface SubmitResult {
 export interface NodeApi {
   /** Admits an encoded transaction to the mempool and gossips it. Throws LoulanError on bad input. */
   submitTx(bytes: Uint8Array): SubmitResult;
+  /** Optional: checks a batch's signatures off the main thread before `submitTx` is called on each. */
+  prepareTxs?(txs: readonly Uint8Array[]): Promise<void>;
   /** Resolves when the transaction commits, or with its current status after `timeoutMs`. */
   waitForCommit(hash: string, timeoutMs: number): Promise<TxStatus>;
   getTx(hash: string): Promise<TxStatus>;

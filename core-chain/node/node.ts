@@ -46,6 +46,8 @@ import type { BlockView, NodeApi, NodeEvent, NodeStatus, SubmitResult, TxStatus 
 import { loadPrivateKey, type NodeConfig } from './config.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { Transport } from './transport.ts';
+import { VerifyPool } from './verify-pool.ts';
+import { txKey } from '../ledger/verified.ts';
 
 const CH_CONSENSUS = 1;
 const CH_TXS = 2;
@@ -60,6 +62,8 @@ const RESP_CHUNK = 3;
 const MAX_SYNC_BLOCKS = 64;
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 const GOSSIP_BATCH = 512;
+const ADMISSION_SLICE = 32;
+const ADMISSION_QUEUE = 200_000;
 
 export type CrashPoint = 'safety:before-write' | 'safety:after-write' | 'safety:after-fsync' | 'safety:after-rename' | 'block:before-batch' | 'block:after-batch';
 
@@ -104,8 +108,15 @@ export class ValidatorNode implements NodeApi {
   #waiters = new Map<string, Waiter[]>();
   #listeners = new Set<(event: NodeEvent) => void>();
   #gossip: Uint8Array[] = [];
+  #admission: Uint8Array[] = [];
+  #admitting = false;
+  readonly #pool = new VerifyPool(1);
   #gossipTimer: NodeJS.Timeout | null = null;
   #admittedAt = new Map<string, number>();
+  /** Transactions in blocks committed in memory whose batch is not yet on disk: still 'pending'. */
+  #committing = new Set<string>();
+  #lastWrite: Promise<void> = Promise.resolve();
+  readonly #trace = process.env.LOULAN_TRACE === '1';
   #closed = false;
   #fatal!: (error: Error) => void;
   #stopResolve!: () => void;
@@ -229,6 +240,25 @@ export class ValidatorNode implements NodeApi {
       maxBlockTxs: this.config.consensus.maxBlockTxs,
       maxBlockBytes: this.config.consensus.maxBlockBytes,
     });
+    const ledger = this.#ledger;
+    const trace = process.env.LOULAN_TRACE === '1';
+    const app = trace
+      ? {
+          digest: (p: Uint8Array) => ledger.digest(p),
+          propose: (h: bigint, now: number) => {
+            const t = performance.now();
+            const out = ledger.propose(h, now);
+            this.#log('info', `trace propose h=${h} bytes=${out?.length ?? 0} ms=${(performance.now() - t).toFixed(1)}`);
+            return out;
+          },
+          validate: (h: bigint, p: Uint8Array, now: number) => {
+            const t = performance.now();
+            const ok = ledger.validate(h, p, now);
+            this.#log('info', `trace validate h=${h} ok=${ok} ms=${(performance.now() - t).toFixed(1)}`);
+            return ok;
+          },
+        }
+      : ledger;
     this.#replica = new Replica(
       {
         n: this.#publicKeys.length,
@@ -237,7 +267,7 @@ export class ValidatorNode implements NodeApi {
         progressTimeoutMs: this.config.consensus.progressTimeoutMs,
         statusIntervalMs: this.config.consensus.statusIntervalMs,
       },
-      this.#ledger,
+      app,
       validatorCrypto(this.#publicKeys, this.#privateKey),
       { committedHeight: ledgerTip.height, lastCert, safety },
     );
@@ -268,6 +298,7 @@ export class ValidatorNode implements NodeApi {
           input = { kind: 'pending', count: this.#mempool.executableCount() };
           this.#m.mempoolSize.set(this.#mempool.size);
         }
+        if (this.#trace && input.kind !== 'pending') this.#log('info', `trace in ${input.kind === 'message' ? `${input.msg.kind} from ${input.msg.from} h=${'height' in input.msg ? input.msg.height : ''} v=${input.msg.view}` : input.kind === 'timer' ? `timer ${input.name}` : input.kind}`);
         const effects = this.#replica.step(input, Date.now());
         await this.#apply(effects);
         this.#m.view.set(Number(this.#replica.view));
@@ -362,8 +393,14 @@ export class ValidatorNode implements NodeApi {
       const touched = new Set([...batch.stateDiff.puts.map(([key]) => key), ...batch.stateDiff.deletes]);
       statePuts = [...this.genesis.state.filter(([key]) => !touched.has(key)), ...batch.stateDiff.puts];
     }
+    // The write goes to disk in the background, in order (the store queues its batches), while
+    // consensus moves on to the next height: the in-memory ledger is already ahead. Nobody is told
+    // about the block (clients, subscribers, peers asking for it) until its batch is fsynced; a crash
+    // before that only means the block is fetched again from the others.
+    const txKeys = batch.receipts.map((r) => toHex(r.hash));
+    for (const key of txKeys) this.#committing.add(key);
     const writing = performance.now();
-    await this.#store.commitBlock({
+    const write = this.#store.commitBlock({
       height: batch.height,
       blockHash: batch.blockHash,
       header: encodeHeader(batch.header),
@@ -375,7 +412,22 @@ export class ValidatorNode implements NodeApi {
       stateDeletes: batch.stateDiff.deletes,
       events: batch.encodedEvents,
     });
+    this.#lastWrite = write.then(
+      () => this.#durable(batch, txKeys, started, writing),
+      (error) => this.#die(error),
+    );
+    this.#notePending();
+    const k = BigInt(this.config.consensus.checkpointInterval);
+    const retain = BigInt(this.config.consensus.retainBlocks);
+    if (batch.height % k === 0n && batch.height > retain) void this.#store.pruneBelow(batch.height - retain).catch((error) => this.#die(error));
+    if (this.#syncTarget > 0n) this.#continueSync();
+  }
+
+  /** A committed block's batch is on disk: now clients, subscribers and metrics hear of it. */
+  #durable(batch: CommitBatch, txKeys: readonly string[], started: number, writing: number): void {
+    for (const key of txKeys) this.#committing.delete(key);
     this.#m.persistSeconds.observe((performance.now() - writing) / 1000);
+    if (process.env.LOULAN_TRACE === '1') this.#log('info', `trace durable h=${batch.height} txs=${batch.txHashes.length} exec+write ms=${(performance.now() - started).toFixed(1)} write ms=${(performance.now() - writing).toFixed(1)}`);
     const now = Date.now();
     this.#m.commitBatchSeconds.observe((performance.now() - started) / 1000);
     this.#m.blocksCommitted.inc();
@@ -400,11 +452,6 @@ export class ValidatorNode implements NodeApi {
     batch.events.forEach((event, index) =>
       this.#emit({ type: 'event', height: batch.height, tx: event.tx, index, contract: event.contract, name: event.type, data: toHex(event.data) }),
     );
-    this.#notePending();
-    const k = BigInt(this.config.consensus.checkpointInterval);
-    const retain = BigInt(this.config.consensus.retainBlocks);
-    if (batch.height % k === 0n && batch.height > retain) void this.#store.pruneBelow(batch.height - retain).catch((error) => this.#die(error));
-    if (this.#syncTarget > 0n) this.#continueSync();
   }
 
   #emit(event: NodeEvent): void {
@@ -449,17 +496,49 @@ export class ValidatorNode implements NodeApi {
     const r = new Reader(payload);
     const count = r.u32('count');
     if (count > GOSSIP_BATCH * 4) return;
+    const txs: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) txs.push(r.varBytes(128 * 1024, 'tx'));
+    r.finish();
+    void this.prepareTxs(txs).then(() => {
+      for (const tx of txs) {
+        if (this.#admission.length >= ADMISSION_QUEUE) break; // shed load: the origin still has it
+        this.#admission.push(tx);
+      }
+      if (!this.#admitting) {
+        this.#admitting = true;
+        setImmediate(() => this.#admitSome());
+      }
+    });
+  }
+
+  /** Marks the transactions whose signatures a worker checked, so admission does not check again. */
+  async prepareTxs(txs: readonly Uint8Array[]): Promise<void> {
+    const fresh = txs.filter((tx) => !this.#mempool.has(txHash(tx)));
+    if (fresh.length === 0) return;
+    const ok = await this.#pool.verify(fresh);
+    fresh.forEach((tx, i) => {
+      if (ok[i] === true) this.#mempool.verified.add(txKey(txHash(tx)));
+    });
+  }
+
+  /**
+   * Admits gossiped transactions a slice at a time. Each admission verifies a signature; doing a
+   * whole burst at once would hold the event loop for seconds and stall consensus messages queued
+   * behind it, so slices alternate with everything else the node has to do.
+   */
+  #admitSome(): void {
+    const slice = this.#admission.splice(0, ADMISSION_SLICE);
     let added = false;
-    for (let i = 0; i < count; i++) {
-      const bytes = r.varBytes(128 * 1024, 'tx');
+    for (const bytes of slice) {
       try {
         if (!this.#mempool.add(bytes).duplicate) added = true;
       } catch {
         // Stale or invalid by now: the origin answered its client; nothing to do here.
       }
     }
-    r.finish();
     if (added) this.#notePending();
+    if (this.#admission.length > 0 && !this.#closed) setImmediate(() => this.#admitSome());
+    else this.#admitting = false;
   }
 
   #queueGossip(bytes: Uint8Array): void {
@@ -697,6 +776,7 @@ export class ValidatorNode implements NodeApi {
 
   async getTx(hash: string): Promise<TxStatus> {
     const bytes = fromHex(hash);
+    if (this.#committing.has(hash)) return { hash, status: 'pending' };
     const location = await this.#store.getTxLocation(bytes);
     if (location !== undefined) {
       const receipt = await this.#store.getReceipt(bytes);
@@ -796,8 +876,10 @@ export class ValidatorNode implements NodeApi {
     for (const [hash, waiters] of this.#waiters) for (const w of waiters) w.resolve({ hash, status: 'unknown' });
     this.#waiters.clear();
     await this.#transport?.close();
+    await this.#pool.close();
     // Let an in-flight effect finish its disk write before the store closes.
     while (this.#draining) await new Promise((resolve) => setTimeout(resolve, 5));
+    await this.#lastWrite;
     await this.#store?.close();
     this.#stopResolve();
   }

@@ -182,12 +182,14 @@ export async function createRpcServer(api: NodeApi, options: RpcServerOptions = 
       if (request.body === undefined || request.body === null) {
         throw new LoulanError('VALIDATE_REQUIRED', 'a JSON body {"txs": [...]} is required', { details: { pointer: '', in: 'body' } });
       }
-      const results = request.body.txs.map((hex, index) => {
+      const decoded = request.body.txs.map((hex) => (hex.length <= MAX_TX_HEX && HEX_RE.test(hex) ? fromHex(hex) : null));
+      await api.prepareTxs?.(decoded.filter((tx): tx is Uint8Array => tx !== null));
+      const results = decoded.map((bytes, index) => {
         try {
-          if (hex.length > MAX_TX_HEX || !HEX_RE.test(hex)) {
+          if (bytes === null) {
             throw new LoulanError('VALIDATE_FORMAT', 'not a hex-encoded transaction', { details: { pointer: `/txs/${index}`, in: 'body' } });
           }
-          return api.submitTx(fromHex(hex));
+          return api.submitTx(bytes);
         } catch (error) {
           const problem = asLoulanError(error);
           if (problem.code === 'INTERNAL') request.log.error({ err: error, index }, 'rpc: unexpected error in batch item');

@@ -21,6 +21,11 @@ export interface TestnetOptions {
   readonly initialBalance?: bigint;
   readonly consensus?: Partial<NodeConfig['consensus']>;
   readonly time?: bigint;
+  /**
+   * Mutual TLS on validator links (wss://): PEM files from a throwaway CA made with openssl
+   * (`generateTestPki`). A real consortium supplies each organisation's own certificates instead.
+   */
+  readonly tls?: ReadonlyArray<{ readonly cert: string; readonly key: string; readonly ca: string }>;
 }
 
 export interface TestnetAccount {
@@ -75,6 +80,13 @@ export function initTestnet(options: TestnetOptions): TestnetLayout {
     const keyDir = join(folder, 'keys');
     mkdirSync(keyDir, { recursive: true });
     writeFileSync(join(keyDir, 'validator-key.json'), JSON.stringify({ privateKey: toHex(byName.get(v.name)!.pair.privateKey) }) + '\n', { mode: 0o600 });
+    const tls = options.tls?.[index];
+    if (tls !== undefined) {
+      writeFileSync(join(keyDir, 'tls-cert.pem'), tls.cert);
+      writeFileSync(join(keyDir, 'tls-key.pem'), tls.key, { mode: 0o600 });
+      writeFileSync(join(keyDir, 'tls-ca.pem'), tls.ca);
+    }
+    const scheme = options.tls === undefined ? 'ws' : 'wss';
     const config = {
       name: v.name,
       genesisFile: '../genesis.json',
@@ -84,7 +96,8 @@ export function initTestnet(options: TestnetOptions): TestnetLayout {
       p2p: {
         host,
         port: ports[index]!.p2p,
-        peers: genesis.validators.map((_, j) => ({ index: j, url: `ws://${host}:${ports[j]!.p2p}/p2p` })).filter((p) => p.index !== index),
+        peers: genesis.validators.map((_, j) => ({ index: j, url: `${scheme}://${host}:${ports[j]!.p2p}/p2p` })).filter((p) => p.index !== index),
+        ...(tls === undefined ? {} : { tls: { certFile: 'keys/tls-cert.pem', keyFile: 'keys/tls-key.pem', caFile: 'keys/tls-ca.pem' } }),
       },
       rpc: { host, port: ports[index]!.rpc },
       consensus: { ...DEFAULT_CONSENSUS, ...options.consensus },
