@@ -237,6 +237,11 @@ export class Replica {
     if (msg.from === this.#cfg.self) return; // own messages are applied when created
     const bytes = msg.kind === 'commit' ? commitSigningBytes(this.#cfg.chain, msg.height, msg.view, msg.digest) : signingBytes(this.#cfg.chain, msg);
     if (!this.#crypto.verify(msg.from, bytes, msg.sig)) return this.#fault(msg.from, `bad signature on ${msg.kind}`);
+    this.#dispatch(msg);
+  }
+
+  /** A member's message whose signature has been checked (on arrival, or before it was held). */
+  #dispatch(msg: ConsensusMessage): void {
     switch (msg.kind) {
       case 'propose':
         return this.#onPropose(msg);
@@ -664,22 +669,9 @@ export class Replica {
     if (this.#buffer.size === 0) return;
     const held = [...this.#buffer.values()].flat();
     this.#buffer.clear();
-    for (const msg of held) this.#onMessageTrusted(msg);
+    for (const msg of held) this.#dispatch(msg);
   }
 
-  /** Re-dispatch of a held message: its signature was checked when it first arrived. */
-  #onMessageTrusted(msg: ConsensusMessage): void {
-    switch (msg.kind) {
-      case 'propose':
-        return this.#onPropose(msg);
-      case 'prepare':
-        return this.#onPrepare(msg);
-      case 'commit':
-        return this.#onCommit(msg);
-      default:
-        return;
-    }
-  }
 
   #armProgress(force: boolean): void {
     if (this.#progressArmed && !force) return;
