@@ -5,3 +5,4 @@
 export * from './errors.ts';
 export * from './codec/index.ts';
 export * from './crypto/index.ts';
+export { CoreClient, type CoreClientOptions, type SubmitOptions, type SubscribeOptions, type BatchResult } from './client.ts';

@@ -217,12 +217,18 @@ export class Replica {
           this.#onProgressTimeout();
         }
         break;
-      case 'pending':
+      case 'pending': {
         this.#pending = input.count;
+        const afterCommit = this.#awaitPending;
         this.#awaitPending = false;
         if (this.#pending > 0) this.#armProgress(false);
+        if (afterCommit) {
+          this.#replay();
+          if (this.#changing && this.#isLeaderOf(this.#view)) this.#tryNewView();
+        }
         this.#maybePropose();
         break;
+      }
       case 'certified':
         this.#onCertified(input.payload, input.cert);
         break;
@@ -267,6 +273,8 @@ export class Replica {
 
   /** A proposal for (current height, current view) from its leader, signature already checked. */
   #acceptProposal(p: Propose): void {
+    // Just committed in this step: the application has not applied that block yet (see #commit).
+    if (this.#awaitPending) return this.#hold(p);
     if (!bytesEqual(this.#app.digest(p.payload), p.digest)) return this.#fault(p.from, 'proposal digest does not match its payload');
     if (this.#proposal !== null) {
       if (!bytesEqual(this.#proposal.digest, p.digest)) {
@@ -396,8 +404,9 @@ export class Replica {
     this.#awaitPending = true;
     this.#disarmProgress();
     if (this.#changing) this.#armProgress(true);
-    this.#replay();
-    if (this.#changing && this.#isLeaderOf(this.#view)) this.#tryNewView();
+    // Held messages for the next height are replayed on the 'pending' input that follows every
+    // commit, not here: the application applies this block only when the caller carries out the
+    // commit effect, after this step returns, and validating the next block needs it applied.
   }
 
   /**
@@ -518,6 +527,7 @@ export class Replica {
   }
 
   #tryNewView(): void {
+    if (this.#awaitPending) return; // retried on the 'pending' input that follows the commit
     const vcs = this.#viewChanges.get(this.#view);
     if (vcs === undefined || vcs.size < this.#q) return;
     const list = [...vcs.values()].sort((a, b) => a.from - b.from);

@@ -63,6 +63,7 @@ const MAX_SYNC_BLOCKS = 64;
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 const GOSSIP_BATCH = 512;
 const ADMISSION_SLICE = 32;
+const RECENT_COMMITTED = 500_000;
 const ADMISSION_QUEUE = 200_000;
 
 export type CrashPoint = 'safety:before-write' | 'safety:after-write' | 'safety:after-fsync' | 'safety:after-rename' | 'block:before-batch' | 'block:after-batch';
@@ -103,6 +104,7 @@ export class ValidatorNode implements NodeApi {
   #drained: Array<() => void> = [];
   /** Set while a snapshot replaces the ledger: inputs queue up but are not processed. */
   #paused = false;
+  #installing = false;
   #pendingQueued = false;
   #timers = new Map<TimerName, NodeJS.Timeout>();
   #waiters = new Map<string, Waiter[]>();
@@ -110,11 +112,13 @@ export class ValidatorNode implements NodeApi {
   #gossip: Uint8Array[] = [];
   #admission: Uint8Array[] = [];
   #admitting = false;
-  readonly #pool = new VerifyPool(1);
+  readonly #pool: VerifyPool;
   #gossipTimer: NodeJS.Timeout | null = null;
   #admittedAt = new Map<string, number>();
   /** Transactions in blocks committed in memory whose batch is not yet on disk: still 'pending'. */
   #committing = new Set<string>();
+  /** Recently committed transaction hashes: a resubmission (client failover) answers `duplicate`. */
+  #recent = new Set<string>();
   #lastWrite: Promise<void> = Promise.resolve();
   readonly #trace = process.env.LOULAN_TRACE === '1';
   #closed = false;
@@ -144,6 +148,7 @@ export class ValidatorNode implements NodeApi {
     this.#chain = { chainId: this.genesis.chainId, validatorSetHash: this.genesis.validatorSetHash };
     this.#m = createNodeMetrics();
     this.metrics = this.#m.registry;
+    this.#pool = new VerifyPool({ size: 1, log: (message) => this.#log('warn', message) });
     // Callers that care await `stopped`; nobody else should see an unhandled rejection.
     this.stopped.catch(() => undefined);
   }
@@ -330,6 +335,10 @@ export class ValidatorNode implements NodeApi {
           // Consecutive persists with nothing sent between them: only the last needs to reach disk.
           const next = effects.slice(i + 1).find((e) => e.kind === 'persist' || e.kind === 'broadcast' || e.kind === 'send');
           if (next?.kind === 'persist') break;
+          // Nothing is signed for a height until the block below it is on disk: a validator killed
+          // with a committed block still unwritten must not have moved its safety record past it
+          // (it would restart without the prepared certificate it may have to report).
+          await this.#lastWrite;
           await this.#safety.save(effect.state);
           break;
         }
@@ -425,7 +434,15 @@ export class ValidatorNode implements NodeApi {
 
   /** A committed block's batch is on disk: now clients, subscribers and metrics hear of it. */
   #durable(batch: CommitBatch, txKeys: readonly string[], started: number, writing: number): void {
-    for (const key of txKeys) this.#committing.delete(key);
+    for (const key of txKeys) {
+      this.#committing.delete(key);
+      this.#recent.add(key);
+    }
+    // Sets iterate in insertion order: drop the oldest beyond the bound.
+    for (const key of this.#recent) {
+      if (this.#recent.size <= RECENT_COMMITTED) break;
+      this.#recent.delete(key);
+    }
     this.#m.persistSeconds.observe((performance.now() - writing) / 1000);
     if (process.env.LOULAN_TRACE === '1') this.#log('info', `trace durable h=${batch.height} txs=${batch.txHashes.length} exec+write ms=${(performance.now() - started).toFixed(1)} write ms=${(performance.now() - writing).toFixed(1)}`);
     const now = Date.now();
@@ -499,7 +516,7 @@ export class ValidatorNode implements NodeApi {
     const txs: Uint8Array[] = [];
     for (let i = 0; i < count; i++) txs.push(r.varBytes(128 * 1024, 'tx'));
     r.finish();
-    void this.prepareTxs(txs).then(() => {
+    void this.prepareTxs(txs).catch(() => undefined).then(() => {
       for (const tx of txs) {
         if (this.#admission.length >= ADMISSION_QUEUE) break; // shed load: the origin still has it
         this.#admission.push(tx);
@@ -653,7 +670,17 @@ export class ValidatorNode implements NodeApi {
     } catch (error) {
       return this.#syncFailed(`malformed blocks: ${String(error)}`);
     }
-    if (blocks.length === 0) return this.#syncFailed('no blocks');
+    if (blocks.length === 0) {
+      // The peer has not written those blocks yet (its disk lags its consensus a little): not bad
+      // data. Ask again shortly, from anyone.
+      this.#syncPeer = null;
+      if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
+      this.#syncTimer = null;
+      const target = this.#syncTarget;
+      this.#syncTarget = 0n;
+      setTimeout(() => this.#closed || this.#startSync(target, []), 100).unref();
+      return;
+    }
     const first = blocks[0]!.cert.height;
     for (const [i, block] of blocks.entries()) {
       if (block.cert.height !== first + BigInt(i) || !certificateValid(block.cert, this.#chain, this.#publicKeys)) return this.#syncFailed('bad certificate');
@@ -679,6 +706,17 @@ export class ValidatorNode implements NodeApi {
   }
 
   async #installSnapshot(assembler: SnapshotAssembler): Promise<void> {
+    // One install at a time: a second one would resume consensus while the first swaps the ledger.
+    if (this.#installing) return;
+    this.#installing = true;
+    try {
+      await this.#installSnapshotNow(assembler);
+    } finally {
+      this.#installing = false;
+    }
+  }
+
+  async #installSnapshotNow(assembler: SnapshotAssembler): Promise<void> {
     const snap = assembler.result();
     this.#assembler = null;
     const header = decodeHeader(snap.header);
@@ -737,6 +775,8 @@ export class ValidatorNode implements NodeApi {
     if (this.#closed) throw new LoulanError('INTERNAL', 'node is stopping');
     let result;
     try {
+      const known = toHex(txHash(bytes));
+      if (this.#recent.has(known) || this.#committing.has(known)) return { hash: known, duplicate: true };
       result = this.#mempool.add(bytes);
     } catch (error) {
       this.#m.txsRejected.inc({ code: isLoulanError(error) ? error.code : 'INTERNAL' });

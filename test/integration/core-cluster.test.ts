@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initTestnet, type TestnetLayout } from '../../core-chain/node/testnet.ts';
 import { Cluster, type ReadyInfo } from '../../cli/cluster.ts';
-import { TransferFactory } from '../support/txgen.ts';
+import { TransferFactory, type SignedTx } from '../support/txgen.ts';
 import { freeBasePort, until } from '../support/ports.ts';
 
 let dir: string;
@@ -62,9 +62,15 @@ async function start(name: string, env: Record<string, string> = {}): Promise<vo
   ready.set(name, await p.start({ env, onLine: (n, line) => logs.push(`[${n}] ${line}`) }));
 }
 
+/**
+ * Like a real client, a transaction that was not acknowledged is sent again later (by whoever submits
+ * next) until it is, so that no account is left with a nonce gap that would block its later ones.
+ */
+const unacknowledged: SignedTx[] = [];
+const nextTx = (): SignedTx => unacknowledged.shift() ?? txs.next();
+
 /** Submits one transfer with ?wait=commit; records it as acknowledged only on a committed reply. */
-async function submitOne(url: string): Promise<boolean> {
-  const tx = txs.next();
+async function submitOne(url: string, tx = nextTx()): Promise<boolean> {
   try {
     const res = await fetch(`${url}/v1/tx?wait=commit&timeoutMs=20000`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: tx.bytes });
     if (res.status !== 200) return false;
@@ -76,6 +82,7 @@ async function submitOne(url: string): Promise<boolean> {
   } catch {
     // the node was killed mid-request: not acknowledged
   }
+  unacknowledged.push(tx);
   return false;
 }
 
@@ -84,10 +91,11 @@ function load(concurrency = 6): { stop(): Promise<number> } {
   let stopped = false;
   let committed = 0;
   const worker = async (w: number) => {
+    let attempt = 0;
     while (!stopped) {
       const targets = running();
       if (targets.length === 0) return;
-      if (await submitOne(targets[w % targets.length]!)) committed++;
+      if (await submitOne(targets[(w + attempt++) % targets.length]!)) committed++;
     }
   };
   const workers = Array.from({ length: concurrency }, (_, w) => worker(w));
@@ -178,6 +186,11 @@ afterAll(async () => {
 describe('four validator processes', () => {
   test('commit signed transfers submitted to any validator, all holding one chain', async () => {
     for (let i = 0; i < 12; i++) expect(await submitOne(running()[i % 4]!)).toBe(true);
+    // Resubmitting a committed transaction (a client failing over) is answered as a duplicate.
+    const again = nextTx();
+    expect(await submitOne(running()[0]!, again)).toBe(true);
+    const res = await fetch(`${running()[0]!}/v1/tx`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: again.bytes });
+    expect(await res.json()).toEqual({ hash: again.hash, duplicate: true });
     const top = (await heights()).reduce((a, b) => (a > b ? a : b));
     expect(top).toBeGreaterThan(0n);
     await allReach(top);
