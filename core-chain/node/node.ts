@@ -287,10 +287,15 @@ export class ValidatorNode implements NodeApi {
     if (!this.#draining && !this.#paused) void this.#drain();
   }
 
+  /**
+   * Tells the core how many transactions are ready. Goes to the front of the queue: after a commit
+   * the core waits for it before proposing or replaying held messages for the next height.
+   */
   #notePending(): void {
-    if (this.#pendingQueued) return;
+    if (this.#pendingQueued || this.#closed) return;
     this.#pendingQueued = true;
-    this.#enqueue({ kind: 'pending', count: -1 });
+    this.#queue.unshift({ kind: 'pending', count: -1 });
+    if (!this.#draining && !this.#paused) void this.#drain();
   }
 
   async #drain(): Promise<void> {
