@@ -48,7 +48,9 @@ const startCommand: Command = {
     io.out(`loulan ${packageVersion()}: the interchange switch is not built yet.`);
     io.out('What exists today:');
     for (const command of commands) io.out(`  loulan ${command.name.padEnd(10)} ${command.summary}`);
-    io.out('Libraries: core-chain (canonical encoding, hashing, Merkle proofs, signatures, errors), schemas (message schemas and validators).');
+    io.out('Libraries: core-chain (PBFT validators, ledger, block store, RPC and client; canonical encoding, Merkle proofs,');
+    io.out('signatures, errors), schemas (message schemas and validators).');
+    io.out('Try a local consortium: loulan testnet init --validators 4 --dir ./local && loulan testnet up --dir ./local');
     io.out('See README.md and docs/.');
     return 0;
   },

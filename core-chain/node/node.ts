@@ -30,6 +30,7 @@ import {
   committedNonce,
   contractRegistry,
   createAssetContract,
+  decodeBlock,
   decodeHeader,
   blockHash,
   encodeHeader,
@@ -165,10 +166,6 @@ export class ValidatorNode implements NodeApi {
     this.#fatal = reject;
     this.#stopResolve = resolve;
   });
-
-  get rpcPortHint(): number {
-    return this.config.rpc.port;
-  }
 
   get p2pPort(): number {
     return this.#transport.port;
@@ -838,7 +835,6 @@ export class ValidatorNode implements NodeApi {
     const stored = await this.#store.getBlock(height);
     let txHashes: string[] = [];
     if (stored !== undefined) {
-      const { decodeBlock } = await import('../ledger/index.ts');
       txHashes = decodeBlock(stored.payload).txs.map((tx) => toHex(txHash(tx)));
     }
     return {
