@@ -624,7 +624,7 @@ describe('Transport', () => {
 // openssl ships with every machine this project runs on (Debian's base system); without it this
 // suite fails rather than silently not running.
 describe('Transport over mutual TLS', () => {
-  test('openssl is available to make the test certificates', async () => {
+  it('openssl is available to make the test certificates', async () => {
     expect(await opensslAvailable()).toBe(true);
   });
 
