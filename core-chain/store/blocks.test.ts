@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runUntilKilled } from './fixtures/run-child.ts';
 import { BlockStore, type BlockStorePoint, type CommitInput } from './blocks.ts';
 import { SnapshotAssembler } from './snapshot.ts';
 import { LoulanError } from '../errors.ts';
@@ -327,19 +328,8 @@ describe('performance (logged, not asserted)', () => {
 
 const fixture = fileURLToPath(new URL('./fixtures/blocks-crash.ts', import.meta.url));
 
-function runCrashChild(env: Record<string, string>): Promise<bigint[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fixture], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (signal !== 'SIGKILL') reject(new Error(`child exited with ${String(code)}/${String(signal)}: ${err}`));
-      resolve(out.split('\n').filter((l) => l.startsWith('committed ')).map((l) => BigInt(l.slice(10))));
-    });
-  });
+async function runCrashChild(env: Record<string, string>): Promise<bigint[]> {
+  return (await runUntilKilled(fixture, env, 'committed ')).values;
 }
 
 describe('kill -9 during commitBlock', () => {

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runUntilKilled } from './fixtures/run-child.ts';
 import { SafetyFile, type SafetyPoint } from './safety.ts';
 import { LoulanError } from '../errors.ts';
 import { sha256 } from '../crypto/hash.ts';
@@ -204,20 +205,9 @@ describe('SafetyFile', () => {
 
 const fixture = fileURLToPath(new URL('./fixtures/safety-crash.ts', import.meta.url));
 
-function runCrashChild(env: Record<string, string>): Promise<{ signal: NodeJS.Signals | null; saved: bigint[] }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fixture], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (signal !== 'SIGKILL') reject(new Error(`child exited with ${String(code)}/${String(signal)}: ${err}`));
-      const saved = out.split('\n').filter((l) => l.startsWith('saved ')).map((l) => BigInt(l.slice(6)));
-      resolve({ signal, saved });
-    });
-  });
+async function runCrashChild(env: Record<string, string>): Promise<{ signal: NodeJS.Signals | null; saved: bigint[] }> {
+  const { signal, values } = await runUntilKilled(fixture, env, 'saved ');
+  return { signal, saved: values };
 }
 
 describe('kill -9 during save', () => {
