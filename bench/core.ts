@@ -11,8 +11,8 @@
  *   npm run bench:core [-- --json] [-- --quick]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initTestnet } from '../core-chain/node/testnet.ts';
@@ -26,6 +26,7 @@ const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1
 const profileAt = process.argv.indexOf('--profile');
 const profileDir = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
 const VALIDATORS = 4;
+const cores = availableParallelism();
 const SAT_SECONDS = quick ? 8 : 20;
 const FIXED_SECONDS = quick ? 5 : 10;
 const ACCOUNTS_PER_PHASE = 1000;
@@ -41,6 +42,7 @@ interface LoadResult {
   p99Ms: number | null;
   errors: number;
   signSeconds: number;
+  sendCpuSeconds: number;
 }
 
 function runLoad(plan: Record<string, unknown>): Promise<LoadResult> {
@@ -95,7 +97,12 @@ const layout = initTestnet({
 });
 const cluster = new Cluster(layout);
 try {
-  await cluster.startAll(profileDir === undefined ? {} : { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } });
+  const logFile = process.env.BENCH_LOG;
+  if (logFile !== undefined) writeFileSync(logFile, '');
+  await cluster.startAll({
+    ...(profileDir === undefined ? {} : { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } }),
+    ...(logFile === undefined ? {} : { onLine: (name: string, line: string) => appendFileSync(logFile, `${name} ${line}\n`) }),
+  });
   const endpoints = cluster.rpcUrls;
   await until('a full mesh', 30_000, async () => {
     const all = await Promise.all(endpoints.map(async (u) => (await (await fetch(`${u}/v1/status`)).json()) as { connectedPeers: number[] }));
@@ -116,6 +123,12 @@ try {
 
   const fixed: Array<{ fraction: number; offered: number; result: LoadResult }> = [];
   for (const [i, fraction] of [0.5, 0.25, 0.75].entries()) {
+    // Each phase starts on an idle cluster: the backlog a saturation run leaves in the mempools would
+    // otherwise be charged to the next phase's latency.
+    await until('empty mempools', 120_000, async () => {
+      const all = await Promise.all(endpoints.map(async (u) => (await (await fetch(`${u}/v1/status`)).json()) as { mempool: { size: number } }));
+      return all.every((s) => s.mempool.size === 0) ? true : undefined;
+    });
     const offered = Math.max(50, Math.round(saturation.txPerSec * fraction));
     log(`fixed load ${Math.round(fraction * 100)} % = ${offered} tx/s for ${FIXED_SECONDS} s...`);
     const result = await runLoad({ dir, from: ACCOUNTS_PER_PHASE * (i + 1), to: ACCOUNTS_PER_PHASE * (i + 2), rate: offered, seconds: FIXED_SECONDS, warmupSeconds: 2, endpoints });
@@ -129,6 +142,22 @@ try {
   const half = fixed.find((f) => f.fraction === 0.5)!.result;
   const ratio = limitPerValidator > 0 ? saturation.txPerSec / limitPerValidator : 0;
 
+  // Where the time goes: CPU per committed transaction, and the throughput the machine could give if
+  // every core were busy (the one-in-flight pipeline leaves them partly idle; see docs/core-chain.md).
+  const cpuSeconds = pids.map((_, i) => (after[i]!.cpuTicks - before[i]!.cpuTicks) / ticks);
+  const validatorUsPerTx = cpuSeconds.map((s) => (s / Math.max(1, saturation.committedTotal)) * 1e6);
+  const loadgenUsPerTx = (saturation.sendCpuSeconds / Math.max(1, saturation.submitted)) * 1e6;
+  const verifyUs = verifyAllCores > 0 ? (cores / verifyAllCores) * 1e6 : 0;
+  const clusterUsPerTx = validatorUsPerTx.reduce((a, b) => a + b, 0) + loadgenUsPerTx;
+  const cpuCeiling = clusterUsPerTx > 0 ? Math.round((cores * 1e6) / clusterUsPerTx) : 0;
+  const avgValidatorUs = validatorUsPerTx.reduce((a, b) => a + b, 0) / VALIDATORS;
+  const budgetRows = [
+    ['CPU per committed tx, each validator', `${validatorUsPerTx.map((u) => Math.round(u)).join(', ')} µs`, '', ''],
+    ['  of which signature verification', `${Math.round(verifyUs)} µs (${Math.round((verifyUs / avgValidatorUs) * 100)} %)`, '', ''],
+    ['CPU per tx, load generator (sending)', `${Math.round(loadgenUsPerTx)} µs`, '', ''],
+    [`CPU-bound ceiling on ${cores} cores`, `${cpuCeiling} tx/s`, '', `measured ${(saturation.txPerSec / Math.max(1, cpuCeiling)).toFixed(2)}×`],
+    ['5,000 tx/s would need, per validator', `≤ ${Math.round(((cores * 1e6) / 5000 - loadgenUsPerTx) / VALIDATORS)} µs per tx`, '', ''],
+  ];
   const rows = [
     ['committed tx/s at saturation', `${saturation.txPerSec}`, '≥ 5000', `${(saturation.txPerSec / 5000).toFixed(2)}×`],
     ['ratio to verify limit (ES256 all cores / 4)', `${(ratio * 100).toFixed(1)} %`, '≥ 60 %', `${(ratio / 0.6).toFixed(2)}×`],
@@ -137,6 +166,7 @@ try {
     ['CPU per validator (saturation)', cpu.map((c) => `${c} %`).join(', '), '', ''],
     ['RSS per validator', rss.map((r) => `${r} MB`).join(', '), '', ''],
     ['bytes on disk per tx', `${diskBytesPerTx}`, '', ''],
+    ...budgetRows,
   ];
   console.log('\nbench:core (4 validators, P-256 signed transfers)');
   for (const [what, value, target, vs] of rows) console.log(`  ${what!.padEnd(46)} ${value!.padEnd(28)} ${target!.padEnd(14)} ${vs}`);
@@ -152,6 +182,10 @@ try {
         cpuPercentPerValidator: cpu,
         rssMbPerValidator: rss,
         diskBytesPerTx,
+        cpuUsPerTxPerValidator: validatorUsPerTx.map((u) => Math.round(u)),
+        verifyUsPerTx: Math.round(verifyUs),
+        loadgenUsPerTx: Math.round(loadgenUsPerTx),
+        cpuBoundCeilingTxPerSec: cpuCeiling,
         targets: { committedTxPerSec: 5000, ratioToVerifyLimit: 0.6, p99MsAtHalfLoad: 500 },
       }),
     );

@@ -114,6 +114,7 @@ async function send(count: number): Promise<void> {
 }
 
 const start = performance.now();
+const cpuAtStart = process.cpuUsage();
 windowStart = start + plan.warmupSeconds * 1000;
 windowEnd = windowStart + plan.seconds * 1000;
 const batch = plan.batch ?? 200;
@@ -132,6 +133,8 @@ while (performance.now() < windowEnd && next < txs.length) {
   }
 }
 await Promise.all(inflight);
+const cpu = process.cpuUsage(cpuAtStart);
+const sendCpuSeconds = (cpu.user + cpu.system) / 1e6;
 // Let the tail commit so latencies of the window are complete.
 const tailDeadline = performance.now() + 5_000;
 while (performance.now() < tailDeadline && [...submittedAt.values()].some((t) => t <= windowEnd)) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -150,5 +153,7 @@ process.stdout.write(
     p99Ms: q(0.99),
     errors,
     signSeconds: Math.round(signSeconds * 10) / 10,
+    // CPU this process spent sending (signing excluded: it happens before the clock starts).
+    sendCpuSeconds: Math.round(sendCpuSeconds * 100) / 100,
   }) + '\n',
 );
