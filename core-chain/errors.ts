@@ -58,6 +58,27 @@ export const ERROR_CODES = {
   MERKLE_INDEX_RANGE: { status: 400, phase: 'prove', summary: 'A Merkle leaf index is outside the tree.' },
   MERKLE_BAD_PROOF: { status: 400, phase: 'prove', summary: 'A Merkle inclusion proof has the wrong length, or does not lead to the expected root.' },
 
+  // -- prove: sparse Merkle (state) proofs ----------------------------------------------------------
+  PROOF_BAD_DEPTH: { status: 400, phase: 'prove', summary: 'A state proof has more than 256 siblings, or a depth the compressed tree cannot produce (a ZERO deepest sibling, an empty end with no siblings); `details.reason` says which.' },
+  PROOF_LEAF_MISMATCH: { status: 400, phase: 'prove', summary: 'A state proof ends in no leaf or another key\'s leaf where inclusion was claimed, or (non-inclusion) in a leaf off the key\'s path.' },
+  PROOF_VALUE_MISMATCH: { status: 400, phase: 'prove', summary: 'A state inclusion proof ends in the key\'s leaf, but that leaf commits to another value hash.' },
+  PROOF_KEY_PRESENT: { status: 400, phase: 'prove', summary: 'A state non-inclusion proof ends in the leaf of the very key claimed absent.' },
+  PROOF_ROOT_MISMATCH: { status: 400, phase: 'prove', summary: 'A well-formed state proof does not hash up to the expected root.' },
+  PROOF_ZERO_ROOT: { status: 400, phase: 'prove', summary: 'A proof is checked against an all-zero root: no tree commits to anything under it.' },
+
+  // -- prove: light verification of headers, certificates and validator-set changes (core-chain/verify) --
+  CERT_WRONG_CHAIN: { status: 400, phase: 'prove', summary: 'The header belongs to another chain: its chainId is not the trusted set\'s.' },
+  CERT_WRONG_VALIDATOR_SET: { status: 400, phase: 'prove', summary: 'The header names another validator set than the one trusted for its height (`details.expected`, `details.actual`).' },
+  CERT_WRONG_BLOCK: { status: 400, phase: 'prove', summary: 'The certificate is for another height or another block hash than the header\'s; `details.field` says which.' },
+  CERT_TOO_FEW_SIGNERS: { status: 400, phase: 'prove', summary: 'The certificate carries fewer signatures than the quorum ceil((n+f+1)/2) of the set; `details.have` and `details.need`.' },
+  CERT_SIGNERS_UNSORTED: { status: 400, phase: 'prove', summary: 'Certificate signer indexes are not strictly increasing (unsorted or duplicated); `details.signer` is the first out of order.' },
+  CERT_NON_MEMBER: { status: 400, phase: 'prove', summary: 'A certificate signer index is not a member of the validator set (not below n); `details.signer` names it.' },
+  CERT_BAD_SIGNATURE: { status: 400, phase: 'prove', summary: 'A well-formed certificate signature does not recover the key of the validator in its slot; `details.signer` names the slot.' },
+  HEADER_CHAIN_GAP: { status: 400, phase: 'prove', summary: 'A header in a chain is not at the height after the previous one; `details.expected` and `details.actual`.' },
+  HEADER_CHAIN_BROKEN: { status: 400, phase: 'prove', summary: 'A header\'s prevHash is not the block hash of the header before it; `details.height` names it.' },
+  VALSET_MISMATCH: { status: 400, phase: 'prove', summary: 'A header announces a validator-set change, but the next set it carries is missing or does not hash to its nextValidatorSetHash; `details.height` names it.' },
+  VALSET_INVALID: { status: 400, phase: 'prove', summary: 'A validator set handed to the verifier is empty, too large, has a key that is not 33 bytes, or a chainId that is not 32 bytes; `details.field` names it.' },
+
   // -- validate: schemas and envelopes ---------------------------------------------------------------
   VALIDATE_UNKNOWN_TYPE: { status: 400, phase: 'validate', summary: 'The envelope `type` names no registered payload schema; `details.pointer` is `/type`.' },
   VALIDATE_REQUIRED: { status: 400, phase: 'validate', summary: 'A required field is missing; `details.pointer` is where it should be.' },
@@ -100,6 +121,16 @@ export const ERROR_CODES = {
   CONTRACT_UNAUTHORIZED: { status: 403, phase: 'validate', summary: 'The transaction\'s sender may not call this method (minting by anyone but the issuer, say).' },
   CONTRACT_INSUFFICIENT_FUNDS: { status: 409, phase: 'validate', summary: 'The sender\'s balance is below the amount it tries to move.' },
   CONTRACT_STATE_LIMIT: { status: 400, phase: 'validate', summary: 'A contract tried to write a state key or value beyond its size limit, or an amount beyond its fixed width.' },
+  CONTRACT_FORBIDDEN: { status: 403, phase: 'validate', summary: 'The sender is not a registered participant, its participant is suspended, its key is revoked, or it holds none of the roles the method requires; `details.sender`, `details.contract`, `details.method`, `details.required` and `details.reason` say which.' },
+  CONTRACT_NOT_FOUND: { status: 404, phase: 'validate', summary: 'A call names a record that does not exist (participant, key, outside system, proposal, validator); `details.kind` and `details.id` name it.' },
+  CONTRACT_ALREADY_EXISTS: { status: 409, phase: 'validate', summary: 'A call would create a record that already exists (participant id, key, outside system id, validator); `details.kind` and `details.id` name it.' },
+  REGISTRY_LAST_KEY: { status: 409, phase: 'validate', summary: 'Revoking this key would leave the participant without an active key; add the new key first.' },
+  GOVERNANCE_NOT_MEMBER: { status: 403, phase: 'validate', summary: 'The voter is not a current validator (never was, or was removed): only current validator keys vote on proposals.' },
+  GOVERNANCE_DUPLICATE_VOTE: { status: 409, phase: 'validate', summary: 'This validator already approved the proposal; a vote counts once.' },
+  GOVERNANCE_PROPOSAL_CLOSED: { status: 409, phase: 'validate', summary: 'The proposal has already passed; no more votes are taken.' },
+  GOVERNANCE_PROPOSAL_EXPIRED: { status: 409, phase: 'validate', summary: 'The proposal expired (block time reached its `expiresAt`) before it passed.' },
+  GOVERNANCE_CHANGE_PENDING: { status: 409, phase: 'validate', summary: 'A validator-set change is already scheduled; another can pass only after it has taken effect.' },
+  GOVERNANCE_MIN_VALIDATORS: { status: 409, phase: 'validate', summary: 'Removing this validator would leave fewer than 4 validators.' },
 
   // -- rpc: the validator's HTTP / WebSocket API and its client -------------------------------------
   RPC_ROUTE_NOT_FOUND: { status: 404, phase: 'route', summary: 'No RPC route matches the method and path (a path parameter longer than the router allows counts as no match).' },

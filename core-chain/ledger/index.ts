@@ -36,7 +36,7 @@ export {
   type BlockContext,
 } from './block.ts';
 export { encodeEvent, decodeEvent, type LedgerEvent } from './events.ts';
-export { State, StateOverlay, StateChange, STATE_ROOT_DOMAIN, type StateReader, type StateDiff } from './state.ts';
+export { State, StateOverlay, StateChange, type StateReader, type StateDiff } from './state.ts';
 export { contractRegistry, encodeU128, decodeU128, type Contract, type ContractContext, type ContractRegistry } from './contracts.ts';
 export {
   ASSET_CONTRACT,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256, toHex } from '../crypto/hash.ts';
-import { State, StateOverlay, STATE_ROOT_DOMAIN } from './state.ts';
+import { hashStateKey, hashStateValue, verifySparseProof } from '../smt/proof.ts';
+import { State, StateOverlay } from './state.ts';
 import { codeOf } from './testkit.ts';
 
 const key = fc.stringMatching(/^[a-z]{1,3}\/[a-z0-9]{0,6}$/);
@@ -32,11 +33,28 @@ function model(start: Map<string, Uint8Array>, ops: readonly Op[]): Map<string, 
 
 const hexEntries = (entries: readonly (readonly [string, Uint8Array])[]): [string, string][] => entries.map(([k, v]) => [k, toHex(v)]);
 
-describe('state root (placeholder accumulator)', () => {
-  it('the empty state has the documented root', () => {
-    const input = new Uint8Array(STATE_ROOT_DOMAIN.length + 40);
-    input.set(new TextEncoder().encode(STATE_ROOT_DOMAIN));
-    expect(new State().root()).toEqual(sha256(input));
+describe('state root (sparse Merkle tree)', () => {
+  it('the empty state has the ZERO root; a one-entry root is its leaf hash', () => {
+    expect(new State().root()).toEqual(new Uint8Array(32));
+    const value = Uint8Array.of(1, 2, 3);
+    const leaf = new Uint8Array(65);
+    leaf.set(sha256(new TextEncoder().encode('a/k')), 1);
+    leaf.set(sha256(value), 33);
+    expect(State.fromEntries([['a/k', value]]).root()).toEqual(sha256(leaf));
+  });
+
+  it('proves present keys and absent keys against its root', () => {
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 30 }), key, (ops, probe) => {
+        const state = State.fromEntries([['seed/0', Uint8Array.of(0)]]);
+        applyOps(state, ops);
+        for (const k of [...state.entries().map(([k]) => k), probe]) {
+          const v = state.get(k);
+          verifySparseProof(state.root(), hashStateKey(k), v === undefined ? null : hashStateValue(v), state.prove(k));
+        }
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('incremental updates give the same root as recomputing from the entries', () => {

@@ -6,23 +6,19 @@
  * proposal therefore never disturbs the state, a rejected proposal is simply dropped, and the commit
  * is `state.apply(change)` with the change computed (and its root checked) during validation.
  *
- * ROOT: PLACEHOLDER, NOT A PROOF-CAPABLE COMMITMENT. The root is an incremental multiset hash
- * (AdHash): the sum modulo 2^256 of SHA-256(u32 len(key) ‖ key ‖ value) over all entries, finished as
- *
- *   stateRoot = SHA-256("LOULAN/STATE/V0" ‖ sum (32 bytes, big-endian) ‖ entry count (u64))
- *
- * It costs O(changes) per block (subtract each old entry's hash, add the new one), does not depend on
- * insertion order, and lets honest replicas and snapshot loaders check that they hold the same state.
- * It is NOT a commitment anyone can prove a key against (there are no paths), and a 256-bit additive
- * hash is not collision-resistant against an adversary who chooses many entries (Wagner's generalized
- * birthday attack). It will be replaced by a sparse Merkle tree behind the same two calls
- * (`State.root()` and `State.preview()`); nothing else in the ledger knows how the root is made.
+ * ROOT: the root of the state tree (core-chain/smt), a compressed sparse Merkle tree over
+ * keyHash = SHA-256(UTF-8 key) with leaves SHA-256(0x00 ‖ keyHash ‖ SHA-256(value)). Anyone holding a
+ * certified header can check one key's value, or its absence, with `State.prove(key)` and
+ * `verifySparseProof`. A block costs O(changed paths): `preview` hashes each internal node on the union
+ * of the changed paths once and shares the rest of the tree, `apply` swaps the root in. The map keeps
+ * the values (the tree holds only their hashes); the block store persists the tree's nodes beside the
+ * entries so a restart does not rebuild it (`BlockStore.openState`).
  */
-import { hash as cryptoHash } from 'node:crypto';
-import { sha256 } from '../crypto/hash.ts';
+import { hash as nodeHash } from 'node:crypto';
 import { LoulanError } from '../errors.ts';
+import type { SparseProof } from '../smt/proof.ts';
+import { SparseMerkleTree, type TreeChange, type TreeUpdate } from '../smt/tree.ts';
 
-export const STATE_ROOT_DOMAIN = 'LOULAN/STATE/V0';
 /** Bounds a contract cannot exceed; checked where contracts write (contracts.ts). */
 export const MAX_KEY_LENGTH = 256;
 export const MAX_VALUE_BYTES = 64 * 1024;
@@ -40,7 +36,7 @@ export interface StateDiff {
 
 /**
  * A computed but not yet applied transition of one `State`: the diff, the root after it, and the
- * accumulator to install. Valid only for the state (and version of it) it was computed against.
+ * tree update to install. Valid only for the state (and version of it) it was computed against.
  */
 export class StateChange implements StateDiff {
   readonly puts: readonly (readonly [string, Uint8Array])[];
@@ -48,38 +44,45 @@ export class StateChange implements StateDiff {
   readonly root: Uint8Array;
   readonly #base: State;
   readonly #version: number;
-  readonly #acc: Accumulator;
+  readonly #update: TreeUpdate;
 
   /** @internal built by `State.preview` */
-  constructor(base: State, version: number, diff: StateDiff, acc: Accumulator) {
+  constructor(base: State, version: number, diff: StateDiff, update: TreeUpdate) {
     this.#base = base;
     this.#version = version;
     this.puts = diff.puts;
     this.deletes = diff.deletes;
-    this.#acc = acc;
-    this.root = acc.root();
+    this.#update = update;
+    this.root = update.root;
   }
 
   /** @internal */
-  accumulatorFor(state: State, version: number): Accumulator {
+  updateFor(state: State, version: number): TreeUpdate {
     if (state !== this.#base || version !== this.#version) {
       throw new LoulanError('INTERNAL', 'state change was computed against another state or version', {
         details: { expectedVersion: this.#version, actualVersion: version },
       });
     }
-    return this.#acc;
+    return this.#update;
   }
 }
 
 /** The committed state. */
 export class State implements StateReader {
-  readonly #map: Map<string, Uint8Array>;
-  #acc: Accumulator;
+  #map: Map<string, Uint8Array>;
+  #tree: SparseMerkleTree;
   #version = 0;
 
   constructor() {
     this.#map = new Map();
-    this.#acc = new Accumulator();
+    this.#tree = new SparseMerkleTree();
+  }
+
+  static #of(map: Map<string, Uint8Array>, tree: SparseMerkleTree): State {
+    const state = new State();
+    state.#map = map;
+    state.#tree = tree;
+    return state;
   }
 
   /**
@@ -88,15 +91,28 @@ export class State implements StateReader {
    * root then describes what was kept, so a doctored snapshot still fails the root check).
    */
   static fromEntries(entries: Iterable<readonly [string, Uint8Array]>): State {
-    const state = new State();
+    const map = new Map<string, Uint8Array>();
     for (const [key, value] of entries) {
       checkEntry(key, value);
-      const old = state.#map.get(key);
-      if (old !== undefined) state.#acc.remove(key, old);
-      state.#map.set(key, value.slice());
-      state.#acc.add(key, value);
+      map.set(key, value.slice());
     }
-    return state;
+    const leaves: [string, string][] = [];
+    for (const [key, value] of map) leaves.push([keyDigest(key), valueDigest(value)]);
+    return State.#of(map, SparseMerkleTree.fromLeaves(leaves));
+  }
+
+  /**
+   * A state from parts the block store has already checked: `entries` (taken over, not copied) and the
+   * tree loaded from its persisted nodes and authenticated against a certified root. Only the entry
+   * count is compared here; re-hashing every entry is what loading the tree saves.
+   */
+  static fromStore(entries: Map<string, Uint8Array>, tree: SparseMerkleTree): State {
+    if (entries.size !== tree.size) {
+      throw new LoulanError('STORE_CORRUPT', `the stored state holds ${entries.size} entries, its tree ${tree.size} leaves`, {
+        details: { key: 'state', entries: entries.size, leaves: tree.size },
+      });
+    }
+    return State.#of(entries, tree);
   }
 
   get(key: string): Uint8Array | undefined {
@@ -117,7 +133,26 @@ export class State implements StateReader {
   }
 
   root(): Uint8Array {
-    return this.#acc.root();
+    return this.#tree.root();
+  }
+
+  /**
+   * The state tree, for the block store (it persists the nodes each commit changed). Treat as
+   * read-only: only `apply` moves it.
+   */
+  get tree(): SparseMerkleTree {
+    return this.#tree;
+  }
+
+  /**
+   * Proof of `key`'s current value, or of its absence, against `root()`.
+   *
+   * @example
+   * const proof = state.prove('asset/balance/alice');
+   * verifySparseProof(state.root(), hashStateKey('asset/balance/alice'), hashStateValue(state.get('asset/balance/alice')!), proof);
+   */
+  prove(key: string): SparseProof {
+    return this.#tree.prove(keyDigest(key));
   }
 
   /**
@@ -132,28 +167,28 @@ export class State implements StateReader {
   /** The root and diff this state would have after the overlay's writes, without applying them. */
   preview(overlay: StateOverlay): StateChange {
     if (overlay.parent !== this) throw new LoulanError('INTERNAL', 'overlay is not over this state');
-    const acc = this.#acc.clone();
     const puts: [string, Uint8Array][] = [];
     const deletes: string[] = [];
+    const changes: TreeChange[] = [];
     for (const [key, value] of overlay.writes()) {
-      const old = this.#map.get(key);
-      if (old !== undefined) acc.remove(key, old);
       if (value === null) {
-        if (old !== undefined) deletes.push(key);
+        if (!this.#map.has(key)) continue;
+        deletes.push(key);
+        changes.push([keyDigest(key), null]);
       } else {
-        acc.add(key, value);
         puts.push([key, value]);
+        changes.push([keyDigest(key), valueDigest(value)]);
       }
     }
-    return new StateChange(this, this.#version, { puts, deletes }, acc);
+    return new StateChange(this, this.#version, { puts, deletes }, this.#tree.preview(changes));
   }
 
   /** Installs a change computed by `preview` on this very state and version. */
   apply(change: StateChange): void {
-    const acc = change.accumulatorFor(this, this.#version);
+    const update = change.updateFor(this, this.#version);
+    this.#tree.apply(update);
     for (const [key, value] of change.puts) this.#map.set(key, value);
     for (const key of change.deletes) this.#map.delete(key);
-    this.#acc = acc.clone();
     this.#version++;
   }
 }
@@ -236,79 +271,12 @@ export function checkEntry(key: string, value: Uint8Array): void {
   }
 }
 
-// -- the placeholder accumulator --------------------------------------------------------------------
-
-const ROOT_TAG = new TextEncoder().encode(STATE_ROOT_DOMAIN);
-const utf8 = new TextEncoder();
-// Entry hashing is synchronous: one growing scratch buffer serves every entry.
-let scratch = new Uint8Array(4 + 3 * MAX_KEY_LENGTH + 1024);
-let scratchView = new DataView(scratch.buffer);
-
-/** SHA-256(u32 len(keyUtf8) ‖ keyUtf8 ‖ value), as a Buffer view (read immediately). */
-function entryHash(key: string, value: Uint8Array): Uint8Array {
-  const need = 4 + 3 * key.length + value.length;
-  if (need > scratch.length) {
-    scratch = new Uint8Array(Math.max(need, scratch.length * 2));
-    scratchView = new DataView(scratch.buffer);
-  }
-  const { written } = utf8.encodeInto(key, scratch.subarray(4));
-  scratchView.setUint32(0, written);
-  scratch.set(value, 4 + written);
-  return cryptoHash('sha256', scratch.subarray(0, 4 + written + value.length), 'buffer');
+// keyHash and valueHash (smt/proof.ts) as the tree's 32-character latin1 digests, straight from
+// node:crypto: no Buffer is allocated per hash (a string input is hashed as UTF-8).
+function keyDigest(key: string): string {
+  return nodeHash('sha256', key, 'binary');
 }
 
-/** A 256-bit sum modulo 2^256 (eight u32 limbs, most significant first) and an entry count. */
-class Accumulator {
-  readonly limbs: Uint32Array;
-  count: bigint;
-
-  constructor(limbs = new Uint32Array(8), count = 0n) {
-    this.limbs = limbs;
-    this.count = count;
-  }
-
-  clone(): Accumulator {
-    return new Accumulator(this.limbs.slice(), this.count);
-  }
-
-  add(key: string, value: Uint8Array): void {
-    const h = entryHash(key, value);
-    const l = this.limbs;
-    let carry = 0;
-    for (let i = 7; i >= 0; i--) {
-      const sum = (l[i] as number) + readU32(h, 4 * i) + carry;
-      l[i] = sum >>> 0;
-      carry = sum > 0xffff_ffff ? 1 : 0;
-    }
-    this.count++;
-  }
-
-  remove(key: string, value: Uint8Array): void {
-    const h = entryHash(key, value);
-    const l = this.limbs;
-    let borrow = 0;
-    for (let i = 7; i >= 0; i--) {
-      let diff = (l[i] as number) - readU32(h, 4 * i) - borrow;
-      borrow = diff < 0 ? 1 : 0;
-      if (diff < 0) diff += 0x1_0000_0000;
-      l[i] = diff;
-    }
-    this.count--;
-  }
-
-  root(): Uint8Array {
-    const input = new Uint8Array(ROOT_TAG.length + 32 + 8);
-    const view = new DataView(input.buffer);
-    input.set(ROOT_TAG, 0);
-    for (let i = 0; i < 8; i++) view.setUint32(ROOT_TAG.length + 4 * i, this.limbs[i] as number);
-    view.setBigUint64(ROOT_TAG.length + 32, this.count);
-    return sha256(input);
-  }
-}
-
-function readU32(bytes: Uint8Array, offset: number): number {
-  return (
-    (((bytes[offset] as number) << 24) | ((bytes[offset + 1] as number) << 16) | ((bytes[offset + 2] as number) << 8) | (bytes[offset + 3] as number)) >>>
-    0
-  );
+function valueDigest(value: Uint8Array): string {
+  return nodeHash('sha256', value, 'binary');
 }

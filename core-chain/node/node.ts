@@ -216,14 +216,13 @@ export class ValidatorNode implements NodeApi {
     let lastCert: Certificate | null = null;
     if (tip === null || tip.height === 0n) {
       this.#state = genesisState(this.genesis);
+      this.#store.trackState(this.#state);
     } else {
       const record = await this.#store.getHeader(tip.height);
       if (record === undefined) throw new LoulanError('STORE_CORRUPT', `no header at the tip ${tip.height}`, { details: { height: tip.height } });
       const header = decodeHeader(record.header);
-      this.#state = State.fromEntries((await this.#store.loadState()).entries());
-      if (!equalBytes(this.#state.root(), header.stateRoot)) {
-        throw new LoulanError('STORE_CORRUPT', `stored state does not match the state root of block ${tip.height}`, { details: { height: tip.height } });
-      }
+      // Loads the persisted state tree and checks it against the header (STORE_CORRUPT otherwise).
+      this.#state = await this.#store.openState(header.stateRoot);
       ledgerTip = { height: tip.height, hash: tip.hash, time: header.time };
       lastCert = record.cert;
     }
@@ -724,11 +723,12 @@ export class ValidatorNode implements NodeApi {
     const header = decodeHeader(snap.header);
     if (!equalBytes(blockHash(header), snap.hash) || !equalBytes(snap.cert.digest, snap.hash) || snap.cert.height !== header.height) throw new Error('snapshot header does not match its certificate');
     if (!certificateValid(snap.cert, this.#chain, this.#publicKeys)) throw new Error('snapshot certificate invalid');
-    if (!equalBytes(State.fromEntries(snap.entries).root(), header.stateRoot)) throw new Error('snapshot state does not match the certified state root');
+    const installed = State.fromEntries(snap.entries);
+    if (!equalBytes(installed.root(), header.stateRoot)) throw new Error('snapshot state does not match the certified state root');
     await this.#pause();
     try {
       if (snap.height < this.#replica.height) return this.#continueSync();
-      await this.#store.writeSnapshot(snap);
+      await this.#store.writeSnapshot(snap, installed);
       await this.#restoreLedger(this.#replica.safety());
     } finally {
       this.#resume();

@@ -18,6 +18,12 @@
  *   rcpt   tx hash → receipt bytes (opaque, from the ledger)    (kept forever)
  *   evt    height → u32 count ‖ count × u32-length event bytes   (kept forever: event proofs need the leaves)
  *   state  contract-state key → value                           (the state at the tip)
+ *   smt    state-tree node position → encoded node (65 bytes)   (the tree at the tip; see smt/tree.ts)
+ *
+ * The state tree's nodes change in the same batch as the state entries: the store tracks the live
+ * `State` (`openState`, `trackState`) and, when a block is committed, takes the node writes its tree
+ * made since the last commit. A restart authenticates the stored nodes against the tip header's state
+ * root instead of rebuilding the tree from every entry.
  *
  * Writes (commit, snapshot install, prune) are queued so they apply one at a time in call order;
  * reads run concurrently and see whole blocks only.
@@ -29,6 +35,8 @@ import { decodeCertificate, encodeCertificate } from '../consensus/wire.ts';
 import type { Certificate } from '../consensus/types.ts';
 import { equalBytes, toHex } from '../crypto/hash.ts';
 import { LoulanError } from '../errors.ts';
+import { State } from '../ledger/state.ts';
+import { SparseMerkleTree, type NodeWrite } from '../smt/tree.ts';
 import { chunkSnapshot, MAX_HEADER_BYTES, MAX_STATE_KEY_BYTES, type Snapshot, type SnapshotHead } from './snapshot.ts';
 
 export type BlockStorePoint = 'before-batch' | 'after-batch';
@@ -103,9 +111,14 @@ export class BlockStore {
   readonly #rcpt: Sub;
   readonly #evt: Sub;
   readonly #state: Sub;
+  readonly #smt: Sub;
   readonly #onPoint: ((point: BlockStorePoint) => void) | undefined;
   #tip: Tip | null = null;
   #pruned = 0n;
+  // The live state whose tree nodes each commit persists; `#wipeNodes` when the stored nodes are not
+  // an earlier version of its tree (a fresh genesis state), so the first commit replaces them all.
+  #tracked: State | null = null;
+  #wipeNodes = false;
   #queue: Promise<void> = Promise.resolve();
 
   private constructor(dir: string, db: Db, options: BlockStoreOptions) {
@@ -121,6 +134,7 @@ export class BlockStore {
     this.#rcpt = sub('rcpt');
     this.#evt = sub('evt');
     this.#state = sub('state');
+    this.#smt = sub('smt');
     this.#onPoint = options.onPoint;
   }
 
@@ -190,10 +204,15 @@ export class BlockStore {
    * call order (and the second fails unless it is the next height).
    */
   commitBlock(input: CommitInput): Promise<void> {
-    return this.#enqueue(() => this.#commit(input));
+    // The tracked tree's writes are taken now, synchronously: the ledger applies a block just before
+    // committing it and may apply the next one before this batch is written.
+    const nodes = this.#tracked === null ? [] : this.#tracked.tree.takeWrites();
+    const wipe = this.#wipeNodes;
+    this.#wipeNodes = false;
+    return this.#enqueue(() => this.#commit(input, nodes, wipe));
   }
 
-  async #commit(input: CommitInput): Promise<void> {
+  async #commit(input: CommitInput, nodes: readonly NodeWrite[], wipe: boolean): Promise<void> {
     const { height, blockHash, header, payload, cert } = input;
     const expected = this.#tip === null ? null : this.#tip.height + 1n;
     if (expected === null ? height !== 0n && height !== 1n : height !== expected) {
@@ -228,6 +247,8 @@ export class BlockStore {
     if (input.events !== undefined) batch.put(h, encodeList(input.events), { sublevel: this.#evt });
     for (const key of deletes) batch.del(key, { sublevel: this.#state });
     for (const [key, value] of input.statePuts) batch.put(key, value, { sublevel: this.#state });
+    if (wipe) for await (const key of this.#smt.keys()) batch.del(key, { sublevel: this.#smt });
+    putNodes(batch, nodes, this.#smt);
     batch.put('tip', concat(u64(height), blockHash), { sublevel: this.#meta });
     if (this.#tip === null) batch.put('pruned', u64(height), { sublevel: this.#meta });
 
@@ -314,11 +335,54 @@ export class BlockStore {
     }
   }
 
-  /** Every contract-state entry at the tip (read once at startup). */
+  /** Every contract-state entry at the tip. */
   async loadState(): Promise<Map<string, Uint8Array>> {
     const state = new Map<string, Uint8Array>();
     for await (const [key, value] of this.#stateEntries()) state.set(key, value);
     return state;
+  }
+
+  /**
+   * The committed state at the tip, its tree loaded from the stored nodes and authenticated against
+   * `stateRoot` (the tip header's): every node is hashed once from the root down, and the entry
+   * count must match the tree's. Throws STORE_CORRUPT on any mismatch. From then on each
+   * `commitBlock` persists the node writes of this state's tree (see `trackState`).
+   */
+  async openState(stateRoot: Uint8Array): Promise<State> {
+    checkHash(stateRoot, 'stateRoot');
+    return this.#enqueue(async () => {
+      const snapshot = this.#db.snapshot();
+      try {
+        const entries = new Map<string, Uint8Array>();
+        for await (const [key, value] of this.#stateEntries(snapshot)) entries.set(key, value);
+        const nodes = new Map<string, Uint8Array>();
+        const it = this.#smt.iterator({ snapshot });
+        try {
+          for (;;) {
+            const batch = await it.nextv(1000);
+            if (batch.length === 0) break;
+            for (const [key, value] of batch) nodes.set(key, value);
+          }
+        } finally {
+          await it.close();
+        }
+        const state = State.fromStore(entries, SparseMerkleTree.fromNodes(nodes, stateRoot));
+        this.#tracked = state;
+        this.#wipeNodes = false;
+        return state;
+      } finally {
+        await snapshot.close();
+      }
+    });
+  }
+
+  /**
+   * Makes `state` the one whose tree nodes each `commitBlock` persists, for a state that did not come
+   * from `openState` (the genesis state): the next commit replaces every stored node with its tree.
+   */
+  trackState(state: State): void {
+    this.#tracked = state;
+    this.#wipeNodes = true;
   }
 
   /**
@@ -382,7 +446,10 @@ export class BlockStore {
    * the header's state root matches the entries. Atomically replaces the whole state, records the
    * header and certificate at its height and moves the tip there; bodies below it are not served.
    */
-  writeSnapshot(snap: Snapshot): Promise<void> {
+  writeSnapshot(snap: Snapshot, state?: State): Promise<void> {
+    // The tree is built before queueing (CPU work, no store access); a caller that checked the root
+    // against the certified header passes the state it built for that and saves the rebuild.
+    const tree = (state ?? State.fromEntries(snap.entries)).tree;
     return this.#enqueue(async () => {
       const { height, hash, header, cert } = snap;
       if (this.#tip !== null && height <= this.#tip.height) {
@@ -399,6 +466,8 @@ export class BlockStore {
         checkStateKey(key);
         batch.put(key, value, { sublevel: this.#state });
       }
+      for await (const key of this.#smt.keys()) batch.del(key, { sublevel: this.#smt });
+      putNodes(batch, tree.allNodes(), this.#smt);
       batch.put(h, concat(hash, header), { sublevel: this.#hdr });
       batch.put(h, encodeCertificate(cert), { sublevel: this.#cert });
       batch.put(toHex(hash), u64(height), { sublevel: this.#hash });
@@ -409,6 +478,8 @@ export class BlockStore {
       this.#onPoint?.('after-batch');
       this.#tip = { height, hash: plain(hash) };
       this.#pruned = height + 1n;
+      // The installed state replaces whatever was tracked: the caller reopens it (`openState`).
+      this.#tracked = null;
     });
   }
 
@@ -468,6 +539,13 @@ export class BlockStore {
 }
 
 // -- encodings --------------------------------------------------------------------------------------------
+
+function putNodes(batch: ReturnType<Db['batch']>, nodes: readonly NodeWrite[], smt: Sub): void {
+  for (const { key, value } of nodes) {
+    if (value === null) batch.del(key, { sublevel: smt });
+    else batch.put(key, value, { sublevel: smt });
+  }
+}
 
 function heightKey(height: bigint): string {
   if (height < 0n || height > MAX_U64) throw new LoulanError('CODEC_RANGE', `height out of range: ${height}`, { details: { field: 'height' } });
