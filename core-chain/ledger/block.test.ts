@@ -32,6 +32,7 @@ const arbHeader: fc.Arbitrary<Header> = fc.record({
   eventCount: u32,
   stateRoot: b32,
   validatorSetHash: b32,
+  nextValidatorSetHash: b32,
 });
 
 const arbBlock = fc
@@ -64,6 +65,7 @@ describe('header codec', () => {
       eventCount: 7,
       stateRoot: new Uint8Array(32).fill(5),
       validatorSetHash: new Uint8Array(32).fill(6),
+      nextValidatorSetHash: new Uint8Array(32).fill(7),
     };
     const b = encodeHeader(h);
     expect(b[0]).toBe(1);
@@ -79,6 +81,9 @@ describe('header codec', () => {
     expect(b[157]).toBe(5);
     expect(b[189]).toBe(6);
     expect(b[220]).toBe(6);
+    expect(b[221]).toBe(7);
+    expect(b[252]).toBe(7);
+    expect(b.length).toBe(253);
   });
 
   it('refuses truncation, trailing bytes and unknown versions', () => {

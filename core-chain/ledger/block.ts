@@ -1,24 +1,30 @@
 /**
  * Block headers and blocks.
  *
- * The header is a fixed 221-byte layout (no variable fields), so that Solidity and chaincode can read
+ * The header is a fixed 253-byte layout (no variable fields), so that Solidity and chaincode can read
  * any field at a constant offset and rebuild the block hash from the header alone:
  *
  *   off  size  field
  *     0     1  version = 1
  *     1    32  chainId
- *    33     8  height            u64
- *    41    32  prevHash          block hash of height - 1 (the genesis hash for height 1)
- *    73     8  time              u64, ms since the epoch, from the proposer's clock (bounded by validators)
- *    81     4  proposer          u32, index in the validator set of the validator that built the block
- *    85    32  txRoot            RFC 6962 Merkle root, leaf data = the 32-byte tx hashes (see below)
- *   117     4  txCount           u32, the tx tree's size (an inclusion proof needs it)
- *   121    32  eventsRoot        RFC 6962 Merkle root, leaf data = the encoded events (events.ts)
- *   153     4  eventCount        u32
- *   157    32  stateRoot         state root AFTER executing this block (state.ts)
- *   189    32  validatorSetHash  the validator set that certifies this block
+ *    33     8  height                u64
+ *    41    32  prevHash              block hash of height - 1 (the genesis hash for height 1)
+ *    73     8  time                  u64, ms since the epoch, from the proposer's clock (bounded by validators)
+ *    81     4  proposer              u32, index in the validator set of the validator that built the block
+ *    85    32  txRoot                RFC 6962 Merkle root, leaf data = the 32-byte tx hashes (see below)
+ *   117     4  txCount               u32, the tx tree's size (an inclusion proof needs it)
+ *   121    32  eventsRoot            RFC 6962 Merkle root, leaf data = the encoded events (events.ts)
+ *   153     4  eventCount            u32
+ *   157    32  stateRoot             state root AFTER executing this block (state.ts)
+ *   189    32  validatorSetHash      the validator set that certifies this block
+ *   221    32  nextValidatorSetHash  the validator set that certifies block height + 1
  *
  * Block hash = SHA-256(header bytes); it is the digest the consensus certifies.
+ *
+ * nextValidatorSetHash (as in CometBFT) lets a light verifier follow validator-set changes without
+ * trusting anyone: the block before a change is certified by the outgoing set and names the incoming
+ * set's hash, so each hand-over is signed by the validators being replaced (core-chain/verify). It
+ * equals validatorSetHash in every block that is not the last one before a change.
  *
  * A block (the consensus payload) is `u32 headerLength ‖ header ‖ txCount × (u32 length ‖ tx bytes)`,
  * with the count taken from the header. Putting the header first behind its length makes the digest a
@@ -37,7 +43,7 @@ import { LoulanError } from '../errors.ts';
 import { MAX_TX_BYTES } from './tx.ts';
 
 export const HEADER_VERSION = 1;
-export const HEADER_LENGTH = 221;
+export const HEADER_LENGTH = 253;
 /** Decoder bound on the transactions of one block, whatever the header claims. */
 export const MAX_BLOCK_TXS = 1 << 20;
 
@@ -53,10 +59,12 @@ export interface Header {
   readonly eventCount: number;
   readonly stateRoot: Uint8Array;
   readonly validatorSetHash: Uint8Array;
+  /** The validator set that certifies block height + 1 (equal to validatorSetHash unless it changes). */
+  readonly nextValidatorSetHash: Uint8Array;
 }
 
 /** The header fields a proposer fixes before executing; the roots and counts come from execution. */
-export type BlockContext = Pick<Header, 'chainId' | 'height' | 'prevHash' | 'time' | 'proposer' | 'validatorSetHash'>;
+export type BlockContext = Pick<Header, 'chainId' | 'height' | 'prevHash' | 'time' | 'proposer' | 'validatorSetHash' | 'nextValidatorSetHash'>;
 
 export interface Block {
   readonly header: Header;
@@ -81,6 +89,7 @@ export function encodeHeader(h: Header): Uint8Array {
     .u32(h.eventCount, 'eventCount')
     .bytes(h.stateRoot, 32, 'stateRoot')
     .bytes(h.validatorSetHash, 32, 'validatorSetHash')
+    .bytes(h.nextValidatorSetHash, 32, 'nextValidatorSetHash')
     .finish();
 }
 
@@ -109,6 +118,7 @@ function readHeader(r: Reader): Header {
     eventCount: r.u32('eventCount'),
     stateRoot: r.bytes(32, 'stateRoot'),
     validatorSetHash: r.bytes(32, 'validatorSetHash'),
+    nextValidatorSetHash: r.bytes(32, 'nextValidatorSetHash'),
   };
 }
 
@@ -231,5 +241,6 @@ export function headerMismatch(a: Header, b: Header): keyof Header | null {
   if (a.eventCount !== b.eventCount) return 'eventCount';
   if (!equalBytes(a.stateRoot, b.stateRoot)) return 'stateRoot';
   if (!equalBytes(a.validatorSetHash, b.validatorSetHash)) return 'validatorSetHash';
+  if (!equalBytes(a.nextValidatorSetHash, b.nextValidatorSetHash)) return 'nextValidatorSetHash';
   return null;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256, toHex } from '../crypto/hash.ts';
 import type { ConsensusApp } from '../consensus/types.ts';
-import { blockDigestFromPayload, blockHash, decodeBlock, encodeBlock, malformedBlockDigest, txRootFromHashes, type Header } from './block.ts';
+import { blockDigestFromPayload, blockHash, decodeBlock, encodeBlock, HEADER_LENGTH, malformedBlockDigest, txRootFromHashes, type Header } from './block.ts';
 import { assetBalance } from './contracts/asset.ts';
 import { genesisHash } from './genesis.ts';
 import type { Ledger } from './ledger.ts';
@@ -55,6 +55,8 @@ describe('Ledger as a ConsensusApp', () => {
     expect(header).toMatchObject({ height: 1n, time: genesis.time + 1n, proposer: 2, txCount: 1 });
     expect(header.prevHash).toEqual(genesisHash(genesis));
     expect(header.validatorSetHash).toEqual(genesis.validatorSetHash);
+    // No validator-set change is scheduled: the next block is certified by the same set.
+    expect(header.nextValidatorSetHash).toEqual(genesis.validatorSetHash);
     expect(ledger.digest(payload)).toEqual(blockHash(header));
     expect(txs).toHaveLength(1);
     // The core validates its own proposal right away: a cache hit.
@@ -62,11 +64,11 @@ describe('Ledger as a ConsensusApp', () => {
   });
 
   it('a proposal carries at most maxBlockTxs transactions and stays within maxBlockBytes', () => {
-    const { ledger, mempool } = makeNode(genesis, { ledger: { maxBlockTxs: 3, maxBlockBytes: 4 + 221 + 4 * 3 + 3 * 400 } });
+    const { ledger, mempool } = makeNode(genesis, { ledger: { maxBlockTxs: 3, maxBlockBytes: 4 + HEADER_LENGTH + 4 * 3 + 3 * 400 } });
     for (const s of [a, b, c, d]) mempool.add(transfer(chainId, s, 1n, a.address, 1n));
     const payload = ledger.propose(1n, T0)!;
     expect(decodeBlock(payload).header.txCount).toBe(3);
-    expect(payload.length).toBeLessThanOrEqual(4 + 221 + 4 * 3 + 3 * 400);
+    expect(payload.length).toBeLessThanOrEqual(4 + HEADER_LENGTH + 4 * 3 + 3 * 400);
   });
 
   it('commit returns the storage batch and moves the tip, state and mempool', () => {
@@ -145,6 +147,7 @@ describe('validate rejects', () => {
     ['time too far ahead of the local clock', { time: BigInt(T0) + 2_001n }, 'time-ahead'],
     ['chainId', { chainId: sha256(Uint8Array.of(5)) }, 'chainId'],
     ['validatorSetHash', { validatorSetHash: sha256(Uint8Array.of(6)) }, 'validatorSetHash'],
+    ['nextValidatorSetHash', { nextValidatorSetHash: sha256(Uint8Array.of(7)) }, 'nextValidatorSetHash'],
   ])('a tampered %s', (_name, change, expected) => {
     expect(reason(validator(), 1n, patch(payload, change))).toBe(expected);
   });
@@ -198,7 +201,7 @@ describe('validate rejects', () => {
 
   it('digest never throws, and digests junk to the malformed digest', () => {
     const v = validator();
-    for (const junk of [new Uint8Array(0), Uint8Array.of(0, 0, 0, 221), payload.subarray(0, 300)]) {
+    for (const junk of [new Uint8Array(0), Uint8Array.of(0, 0, 0, HEADER_LENGTH), payload.subarray(0, 300)]) {
       expect(v.digest(junk)).toEqual(malformedBlockDigest(junk));
     }
   });

@@ -182,6 +182,7 @@ export class Ledger implements ConsensusApp {
       time: clock > this.#tip.time ? clock : this.#tip.time + 1n,
       proposer: this.#self,
       validatorSetHash: this.#validatorSetHash,
+      nextValidatorSetHash: this.#nextValidatorSetHash(height),
     };
     const result = executeBlock(this.#state, context, candidates, { contracts: this.#contracts, verified: this.#verified, mode: 'propose' });
     for (const skipped of result.skipped) this.#mempool.remove(skipped.hash);
@@ -213,7 +214,7 @@ export class Ledger implements ConsensusApp {
   /**
    * Throws LEDGER_BLOCK_INVALID (`details.reason`) unless `payload` is a valid block at `height` on top
    * of the tip: at most maxBlockBytes ('size'); decodes strictly ('decode'); its transactions hash to
-   * its txRoot ('txRoot'); chainId and validatorSetHash are ours; height is tip + 1 ('height'); prevHash is the tip's hash ('prevHash'); time is after the tip's
+   * its txRoot ('txRoot'); chainId, validatorSetHash and nextValidatorSetHash are ours; height is tip + 1 ('height'); prevHash is the tip's hash ('prevHash'); time is after the tip's
    * ('time') and at most now + maxSkewMs ('time-ahead'); proposer indexes the validator set
    * ('proposer'); txCount within maxBlockTxs; every transaction valid ('tx', with `details.index`);
    * and the rest of the header equals what execution produces ('eventsRoot', 'eventCount', 'stateRoot').
@@ -313,6 +314,9 @@ export class Ledger implements ConsensusApp {
     const h = block.header;
     if (!equalBytes(h.chainId, this.#chainId)) invalid('chainId', 'block is for another chain');
     if (!equalBytes(h.validatorSetHash, this.#validatorSetHash)) invalid('validatorSetHash', 'block names another validator set');
+    if (!equalBytes(h.nextValidatorSetHash, this.#nextValidatorSetHash(height))) {
+      invalid('nextValidatorSetHash', 'block names another validator set for the next height');
+    }
     if (height !== this.#tip.height + 1n || h.height !== height) {
       invalid('height', `block height ${h.height}, asked ${height}, expected ${this.#tip.height + 1n}`);
     }
@@ -332,6 +336,16 @@ export class Ledger implements ConsensusApp {
     const executed: Executed = { payload: payload.slice(), digest, result };
     this.#remember(executed);
     return executed;
+  }
+
+  /**
+   * The set that certifies block `height + 1`, written into block `height`'s header. The one place it
+   * is decided: governance will schedule validator-set changes here (the last block before a change
+   * names the incoming set, so the outgoing set certifies the hand-over). Until then the set never
+   * changes.
+   */
+  #nextValidatorSetHash(_height: bigint): Uint8Array {
+    return this.#validatorSetHash;
   }
 
   #checkTime(h: Header, now: bigint | null): void {
