@@ -14,6 +14,7 @@
 import { LoulanError } from '../errors.ts';
 import { encodeEvent, type LedgerEvent } from './events.ts';
 import { checkEntry, type StateOverlay } from './state.ts';
+import type { Role } from './contracts/registry/access.ts';
 
 /** What a contract sees of the world during one call. */
 export interface ContractContext {
@@ -39,8 +40,25 @@ export interface ContractContext {
 export interface Contract {
   /** Also the state key prefix. [a-z][a-z0-9_-]*, at most 32 bytes, not a reserved prefix. */
   readonly name: string;
+  /**
+   * Method → the roles that may call it (any one suffices). The executor checks the sender's registry
+   * record against this before `execute` (CONTRACT_FORBIDDEN), and refuses a method not listed here
+   * (CONTRACT_UNKNOWN_METHOD), so `execute` only sees declared methods from entitled senders. Finer
+   * rules (the asset issuer, a participant managing its own keys) stay inside the contract.
+   */
+  readonly access: Readonly<Record<string, readonly Role[]>>;
   execute(ctx: ContractContext, method: string, args: Uint8Array): void;
+  /**
+   * Optional hook the executor runs at the start of every block, before its first transaction, in
+   * registry order: deterministic housekeeping driven by height and block time (scheduled changes,
+   * expiries). `ctx.sender` is '' and events carry `tx` = BLOCK_HOOK_TX. A throw makes the block
+   * unexecutable, so a hook must not fail on any state its own contract can produce.
+   */
+  beginBlock?(ctx: ContractContext): void;
 }
+
+/** The `tx` index of events emitted by a begin-block hook (they precede the block's transactions). */
+export const BLOCK_HOOK_TX = 0xffff_ffff;
 
 /** Name → contract, as the executor and mempool consult it. */
 export type ContractRegistry = ReadonlyMap<string, Contract>;

@@ -18,6 +18,7 @@ const chainId = chain.genesis.chainId;
 /** Writes a marker, then fails when asked to: shows that a failed call's writes are rolled back. */
 const probe: Contract = {
   name: 'probe',
+  access: { ok: ['operator'], fail: ['operator'], crash: ['operator'] },
   execute(ctx, method, args) {
     ctx.put('touched', Uint8Array.of(1));
     ctx.emit('touched', args);
@@ -34,6 +35,7 @@ const context: BlockContext = {
   time: 1_700_000_000_001n,
   proposer: 0,
   validatorSetHash: chain.genesis.validatorSetHash,
+  nextValidatorSetHash: chain.genesis.validatorSetHash,
 };
 
 function exec(txs: Uint8Array[], options: Partial<ExecuteOptions> = {}) {
@@ -128,7 +130,7 @@ describe('failed calls', () => {
   });
 
   it('an event that cannot be encoded fails the call', () => {
-    const noisy: Contract = { name: 'noisy', execute: (ctx) => ctx.emit('x'.repeat(33), new Uint8Array(0)) };
+    const noisy: Contract = { name: 'noisy', access: { go: ['operator'] }, execute: (ctx) => ctx.emit('x'.repeat(33), new Uint8Array(0)) };
     const result = executeBlock(genesisState(chain.genesis), context, [signedTx(chainId, alice, 1n, 'noisy', 'go', new Uint8Array(0))], {
       contracts: contractRegistry([noisy]),
     });
@@ -137,7 +139,7 @@ describe('failed calls', () => {
   });
 
   it('a contract cannot write outside the size limits', () => {
-    const big: Contract = { name: 'big', execute: (ctx) => ctx.put('k', new Uint8Array(64 * 1024 + 1)) };
+    const big: Contract = { name: 'big', access: { go: ['operator'] }, execute: (ctx) => ctx.put('k', new Uint8Array(64 * 1024 + 1)) };
     const result = executeBlock(genesisState(chain.genesis), context, [signedTx(chainId, alice, 1n, 'big', 'go', new Uint8Array(0))], {
       contracts: contractRegistry([big]),
     });

@@ -13,9 +13,10 @@
  *   chain at all; a leader must not propose it, so a block containing one is rejected whole
  *   (LEDGER_BLOCK_INVALID, `details.reason` 'tx', `details.index`, `details.txCode`). In 'propose' mode
  *   the executor leaves such a transaction out instead and reports it in `skipped`.
- * - Transaction-failed: the call itself fails (unknown contract or method, bad arguments, a business
- *   rule). The transaction is on the chain: its nonce is consumed, its writes and events are rolled
- *   back (per-transaction overlay), and its receipt says `failed` with the error code.
+ * - Transaction-failed: the call itself fails (unknown contract or method, a sender the registry does
+ *   not entitle to the method (CONTRACT_FORBIDDEN, checked before the call with one state read), bad
+ *   arguments, a business rule). The transaction is on the chain: its nonce is consumed, its writes
+ *   and events are rolled back (per-transaction overlay), and its receipt says `failed` with the code.
  *
  * Signatures are verified at most once per process: a hash found in the `VerifiedTxCache` (filled by
  * mempool admission) is not verified again, and one verified here is added to it.
@@ -27,7 +28,8 @@ import { equalBytes } from '../crypto/hash.ts';
 import { merkleRoot } from '../crypto/merkle.ts';
 import { LoulanError, type ErrorCode } from '../errors.ts';
 import { txRootFromHashes, type BlockContext, type Header } from './block.ts';
-import { CallContext, type ContractRegistry } from './contracts.ts';
+import { BLOCK_HOOK_TX, CallContext, type ContractRegistry } from './contracts.ts';
+import { accessCode } from './contracts/registry/access.ts';
 import type { LedgerEvent } from './events.ts';
 import { StateOverlay, type State, type StateChange, type StateReader } from './state.ts';
 import { decodeTx, senderAddress, txHash, verifyEncodedTxSignature, type Tx } from './tx.ts';
@@ -111,7 +113,7 @@ export interface ExecutionResult {
  * Executes `txs` (encoded) on top of `state` for the block described by `context`.
  *
  * @example
- * const result = executeBlock(state, { chainId, height, prevHash, time, proposer, validatorSetHash }, txs, { contracts });
+ * const result = executeBlock(state, { chainId, height, prevHash, time, proposer, validatorSetHash, nextValidatorSetHash }, txs, { contracts });
  * // at commit: state.apply(result.change)
  */
 export function executeBlock(state: State, context: BlockContext, txs: readonly Uint8Array[], options: ExecuteOptions): ExecutionResult {
@@ -130,6 +132,17 @@ export function executeBlock(state: State, context: BlockContext, txs: readonly 
   const events: LedgerEvent[] = [];
   const encodedEvents: Uint8Array[] = [];
   const skipped: SkippedTx[] = [];
+
+  // Begin-block hooks, before the first transaction (scheduled changes, expiries). Their events come
+  // first in the block, with tx = BLOCK_HOOK_TX; a throw is a bug every replica hits alike.
+  for (const contract of contracts.values()) {
+    if (contract.beginBlock === undefined) continue;
+    call.begin(contract.name, '', BLOCK_HOOK_TX);
+    contract.beginBlock(call);
+    txOverlay.mergeInto(blockOverlay);
+    events.push(...call.events);
+    encodedEvents.push(...call.encodedEvents);
+  }
 
   for (let i = 0; i < txs.length; i++) {
     const bytes = txs[i] as Uint8Array;
@@ -178,7 +191,7 @@ export function executeBlock(state: State, context: BlockContext, txs: readonly 
     const contract = contracts.get(tx.contract);
     if (contract === undefined) {
       code = 'LEDGER_UNKNOWN_CONTRACT';
-    } else {
+    } else if ((code = accessCode(blockOverlay, contract, tx.method, sender)) === null) {
       call.begin(tx.contract, sender, index);
       try {
         contract.execute(call, tx.method, tx.args);
@@ -215,6 +228,7 @@ export function executeBlock(state: State, context: BlockContext, txs: readonly 
     eventCount: encodedEvents.length,
     stateRoot: change.root,
     validatorSetHash: context.validatorSetHash,
+    nextValidatorSetHash: context.nextValidatorSetHash,
   };
   return {
     header,

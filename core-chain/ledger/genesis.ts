@@ -21,6 +21,10 @@
  * over the 33-byte compressed keys in that order (names are labels and are not hashed).
  *
  * State entries are sorted strictly by key (no duplicates), so the document has one canonical form.
+ * `createGenesis` always seeds the registry contract's state (contracts/registry.ts): the validator
+ * set, one participant per validator key (role validator) unless a given participant holds that key,
+ * the given participants, and the registry parameters; a loaded document whose registry validator set
+ * differs from `validators` is refused.
  * The genesis hash, SHA-256("LOULAN/GENESIS/V1" ‖ JCS(document)), is the prevHash of block 1: the
  * chain is bound to its whole genesis, initial state included.
  *
@@ -34,6 +38,7 @@ import { assertPublicKey } from '../crypto/keys.ts';
 import { ethAddress, toChecksumAddress } from '../crypto/secp256k1.ts';
 import { LoulanError } from '../errors.ts';
 import { checkEntry, State } from './state.ts';
+import { registryGenesisEntries, validatorKeysIn, type ParticipantInput, type RegistryParams } from './contracts/registry.ts';
 
 export const VALSET_DOMAIN = 'LOULAN/VALSET/V1';
 export const GENESIS_DOMAIN = 'LOULAN/GENESIS/V1';
@@ -68,7 +73,12 @@ export interface GenesisJson {
 export interface GenesisInput {
   readonly chainName: string;
   readonly time: bigint;
-  readonly validators: readonly { readonly name: string; readonly publicKey: Uint8Array }[];
+  /** `organisation` (default: the name) is recorded in the registry, not in the genesis validator list. */
+  readonly validators: readonly { readonly name: string; readonly publicKey: Uint8Array; readonly organisation?: string }[];
+  /** Registered in the registry besides the validators (which are registered with the validator role). */
+  readonly participants?: readonly ParticipantInput[];
+  /** Registry parameters (activation delay, proposal lifetime); defaults in registry/records.ts. */
+  readonly registry?: Partial<RegistryParams>;
   readonly state?: Iterable<readonly [string, Uint8Array]>;
 }
 
@@ -96,7 +106,19 @@ export function createGenesis(input: GenesisInput): Genesis {
     return { name: v.name, publicKey: v.publicKey.slice(), address: toChecksumAddress(ethAddress(v.publicKey)) };
   });
   validators.sort((a, b) => compareAddress(a.address, b.address));
-  const state = [...(input.state ?? [])].map(([key, value]) => [key, value.slice()] as const);
+  const organisations = new Map(input.validators.map((v) => [toHex(v.publicKey), v.organisation ?? v.name]));
+  let registry: [string, Uint8Array][];
+  try {
+    registry = registryGenesisEntries({
+      validators: validators.map((v) => ({ publicKey: v.publicKey, name: v.name, organisation: organisations.get(toHex(v.publicKey)) as string })),
+      participants: input.participants ?? [],
+      params: input.registry ?? {},
+    });
+  } catch (cause) {
+    const field = cause instanceof LoulanError && typeof cause.details.field === 'string' ? cause.details.field : '';
+    fail(`/registry/${field.replaceAll('.', '/')}`, 'the registry seed is invalid', cause);
+  }
+  const state = [...(input.state ?? []), ...registry].map(([key, value]) => [key, value.slice()] as const);
   state.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const genesis: Genesis = {
     chainName: input.chainName,
@@ -167,6 +189,11 @@ export function genesisFromJson(value: unknown): Genesis {
     previous = key;
     return [key, entryValue] as const;
   });
+  // A registry seeded in the state must name exactly the genesis validators, in the same order.
+  const seeded = validatorKeysIn(new Map(state));
+  if (seeded !== undefined && (seeded.length !== validators.length || seeded.some((k, i) => toHex(k) !== toHex((validators[i] as GenesisValidator).publicKey)))) {
+    fail('/state', 'the registry validator set does not match the genesis validators');
+  }
   return { chainName, chainId, time, validators, validatorSetHash: setHash, state };
 }
 

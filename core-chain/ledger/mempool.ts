@@ -23,6 +23,8 @@
 import { equalBytes } from '../crypto/hash.ts';
 import { LoulanError } from '../errors.ts';
 import type { ContractRegistry } from './contracts.ts';
+import { checkAccess } from './contracts/registry/access.ts';
+import type { StateReader } from './state.ts';
 import { decodeTx, MAX_TX_BYTES, senderAddress, txHash, verifyEncodedTxSignature, type Tx } from './tx.ts';
 import { txKey, VerifiedTxCache } from './verified.ts';
 
@@ -39,6 +41,12 @@ export interface MempoolOptions {
   readonly verified?: VerifiedTxCache;
   /** When given, a transaction naming a contract not installed is refused (LEDGER_UNKNOWN_CONTRACT). */
   readonly contracts?: ContractRegistry;
+  /**
+   * The committed state, read live. With `contracts`, a sender the registry does not entitle to the
+   * method is refused early with the code the block would record (CONTRACT_UNKNOWN_METHOD,
+   * CONTRACT_FORBIDDEN), before the signature is checked. Only advisory: the executor checks again.
+   */
+  readonly state?: StateReader;
 }
 
 export interface AddResult {
@@ -77,6 +85,7 @@ export class Mempool {
   readonly #chainId: Uint8Array;
   readonly #nonceOf: (address: string) => bigint;
   readonly #contracts: ContractRegistry | undefined;
+  readonly #state: StateReader | undefined;
   readonly #maxTxs: number;
   readonly #maxBytes: number;
   readonly #maxPerSender: number;
@@ -95,6 +104,7 @@ export class Mempool {
     this.#chainId = options.chainId.slice();
     this.#nonceOf = options.nonceOf;
     this.#contracts = options.contracts;
+    this.#state = options.state;
     this.#maxTxs = positive(options.maxTxs ?? DEFAULTS.maxTxs, 'maxTxs');
     this.#maxBytes = positive(options.maxBytes ?? DEFAULTS.maxBytes, 'maxBytes');
     this.#maxPerSender = positive(options.maxPerSender ?? DEFAULTS.maxPerSender, 'maxPerSender');
@@ -128,8 +138,9 @@ export class Mempool {
   /**
    * Admits an encoded transaction. Idempotent: re-adding a pending transaction returns its hash with
    * `duplicate: true`. Throws CODEC_* (malformed), LEDGER_TX_INVALID, LEDGER_WRONG_CHAIN,
-   * LEDGER_UNKNOWN_CONTRACT, LEDGER_NONCE_STALE, LEDGER_NONCE_GAP (beyond maxNonceAhead),
-   * MEMPOOL_NONCE_TAKEN, MEMPOOL_SENDER_LIMIT, MEMPOOL_FULL, CRYPTO_* (bad key or signature).
+   * LEDGER_UNKNOWN_CONTRACT, CONTRACT_UNKNOWN_METHOD and CONTRACT_FORBIDDEN (with `state`),
+   * LEDGER_NONCE_STALE, LEDGER_NONCE_GAP (beyond maxNonceAhead), MEMPOOL_NONCE_TAKEN,
+   * MEMPOOL_SENDER_LIMIT, MEMPOOL_FULL, CRYPTO_* (bad key or signature).
    */
   add(bytes: Uint8Array): AddResult {
     if (bytes.length > MAX_TX_BYTES) {
@@ -145,10 +156,12 @@ export class Mempool {
     if (!equalBytes(tx.chainId, this.#chainId)) {
       throw new LoulanError('LEDGER_WRONG_CHAIN', 'transaction is for another chain', { details: { field: 'chainId', hash } });
     }
-    if (this.#contracts !== undefined && !this.#contracts.has(tx.contract)) {
+    const contract = this.#contracts?.get(tx.contract);
+    if (this.#contracts !== undefined && contract === undefined) {
       throw new LoulanError('LEDGER_UNKNOWN_CONTRACT', `no contract named ${tx.contract}`, { details: { contract: tx.contract, hash } });
     }
     const sender = senderAddress(tx.sender.alg, tx.sender.publicKey);
+    if (contract !== undefined && this.#state !== undefined) checkAccess(this.#state, contract, tx.method, sender);
     const queue = this.#senders.get(sender);
     const committed = this.#nonceOf(sender);
     if (committed > MAX_SAFE) throw new LoulanError('INTERNAL', 'committed nonce beyond 2^53', { details: { sender } });

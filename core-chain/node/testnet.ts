@@ -1,11 +1,13 @@
 /**
  * Local consortium folders: keys, genesis and one config per validator, ready for
- * `loulan testnet up`. Funded participant accounts (P-256 by default) are written beside them so
- * that examples, tests and benchmarks can sign transactions at once.
+ * `loulan testnet up`. Funded participant accounts (P-256 by default) are written beside them, and
+ * registered in the genesis registry (business roles; account 0 is also admin), so that examples,
+ * tests and benchmarks can sign transactions at once.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateKeyPair, toHex, type Alg } from '../crypto/index.ts';
+import { fromHex, generateKeyPair, toHex, type Alg } from '../crypto/index.ts';
+import { BUSINESS_ROLES, type Role } from '../ledger/contracts/registry.ts';
 import { assetGenesisEntries, createGenesis, senderAddress, stringifyGenesis, type Genesis } from '../ledger/index.ts';
 import { DEFAULT_CONSENSUS, type NodeConfig } from './config.ts';
 
@@ -61,10 +63,19 @@ export function initTestnet(options: TestnetOptions): TestnetLayout {
   const state = assetGenesisEntries({ issuer, balances: Object.fromEntries(accounts.map((a) => [a.address, balance])) });
 
   const keys = Array.from({ length: options.validators }, (_, i) => ({ name: `validator-${i}`, pair: generateKeyPair('ES256K') }));
+  // Every account is a registered participant with the business roles (the registry gates every
+  // call); account 0, the asset issuer, is also the consortium admin.
+  const participants = accounts.map((a, i) => ({
+    id: `account-${i}`,
+    organisation: 'local',
+    roles: i === 0 ? (['admin', ...BUSINESS_ROLES] as Role[]) : BUSINESS_ROLES,
+    keys: [{ alg: a.alg, publicKey: fromHex(a.publicKey) }],
+  }));
   const genesis = createGenesis({
     chainName: options.chainName ?? 'loulan-local',
     time: options.time ?? BigInt(Date.now()),
     validators: keys.map((k) => ({ name: k.name, publicKey: k.pair.publicKey })),
+    participants,
     state,
   });
   const genesisFile = join(dir, 'genesis.json');

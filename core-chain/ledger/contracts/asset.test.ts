@@ -15,7 +15,7 @@ const chainId = chain.genesis.chainId;
 const contracts = contractRegistry([createAssetContract()]);
 
 function context(height = 1n): BlockContext {
-  return { chainId, height, prevHash: new Uint8Array(32), time: 1_700_000_000_001n, proposer: 0, validatorSetHash: chain.genesis.validatorSetHash };
+  return { chainId, height, prevHash: new Uint8Array(32), time: 1_700_000_000_001n, proposer: 0, validatorSetHash: chain.genesis.validatorSetHash, nextValidatorSetHash: chain.genesis.validatorSetHash };
 }
 
 function run(state: State, txs: Uint8Array[]) {

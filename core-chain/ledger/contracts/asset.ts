@@ -8,9 +8,9 @@
  *   balance/<address>  u128 (16 bytes big-endian); absent means zero, and a balance that reaches zero
  *                      is deleted, so the state holds only live accounts
  *
- * Methods (arguments in the fixed binary layout, never JSON):
- *   transfer  to (20 bytes) ‖ amount (u128)   amount > 0 and at most the sender's balance
- *   mint      to (20 bytes) ‖ amount (u128)   sender must be the issuer; the supply must fit u128
+ * Methods (arguments in the fixed binary layout, never JSON; roles checked by the executor):
+ *   transfer  to (20 bytes) ‖ amount (u128)   business roles; amount > 0 and at most the sender's balance
+ *   mint      to (20 bytes) ‖ amount (u128)   any role; sender must be the issuer; the supply must fit u128
  *
  * Events: `transfer` from ‖ to ‖ amount (56 bytes); `mint` to ‖ amount (36 bytes).
  */
@@ -20,8 +20,12 @@ import { LoulanError } from '../../errors.ts';
 import { decodeU128, encodeU128, MAX_U128, U128_BYTES, type Contract, type ContractContext } from '../contracts.ts';
 import type { StateReader } from '../state.ts';
 import { isAddress } from '../tx.ts';
+import { ALL_ROLES, BUSINESS_ROLES, type Role } from './registry/access.ts';
 
 export const ASSET_CONTRACT = 'asset';
+
+/** transfer: any business role; mint: any active participant, and then only the issuer. */
+export const ASSET_ACCESS: Readonly<Record<string, readonly Role[]>> = Object.freeze({ transfer: BUSINESS_ROLES, mint: ALL_ROLES });
 
 export interface AssetTransferArgs {
   /** Recipient address (40 lowercase hex). */
@@ -35,6 +39,7 @@ export type AssetMintArgs = AssetTransferArgs;
 export function createAssetContract(name = ASSET_CONTRACT): Contract {
   return Object.freeze({
     name,
+    access: ASSET_ACCESS,
     execute(ctx: ContractContext, method: string, args: Uint8Array): void {
       switch (method) {
         case 'transfer':
