@@ -7,7 +7,7 @@ import { LoulanError } from './errors.ts';
 import { encodeAssetArgs } from './ledger/contracts/asset.ts';
 import { makeAccount, signedTx } from './ledger/testkit.ts';
 import { decodeTx, txHash } from './ledger/tx.ts';
-import type { BlockView, NodeApi, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './node/api.ts';
+import type { BlockView, EventView, HeaderView, NodeApi, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './node/api.ts';
 import { createNodeMetrics } from './node/metrics.ts';
 import { createRpcServer } from './node/rpc.ts';
 
@@ -51,6 +51,12 @@ class FakeNode implements NodeApi {
   }
   async getBlock(height: bigint): Promise<BlockView | null> {
     return this.blocks.get(height) ?? null;
+  }
+  async getHeaders(): Promise<HeaderView[]> {
+    return [];
+  }
+  async getEvent(): Promise<EventView | null> {
+    return null;
   }
   getState(key: string): Uint8Array | undefined {
     return this.state.get(key);

@@ -138,6 +138,7 @@ export const ERROR_CODES = {
   RPC_UNSUPPORTED_MEDIA_TYPE: { status: 415, phase: 'validate', summary: 'The request body has a Content-Type the route does not accept (`application/json`, and `application/octet-stream` where raw bytes are allowed).' },
   RPC_UPGRADE_REQUIRED: { status: 426, phase: 'validate', summary: 'A plain HTTP request reached a WebSocket-only route such as `/v1/subscribe`.' },
   RPC_BLOCK_NOT_FOUND: { status: 404, phase: 'storage', summary: 'The node holds no block at the requested height (above its tip, or pruned); `details.height` names it.' },
+  RPC_EVENT_NOT_FOUND: { status: 404, phase: 'storage', summary: 'The block at the requested height exported no event at the requested index (or the node holds no such block); `details.id` names it.' },
   RPC_STATE_NOT_FOUND: { status: 404, phase: 'storage', summary: 'The committed state holds no value under the requested key; `details.key` names it.' },
   RPC_UNAVAILABLE: { status: 503, phase: 'network', summary: 'The client reached no node: every endpoint failed with a connection error or a timeout; `details.endpoints` lists those tried and `details.attempts` why each failed.' },
   RPC_BAD_RESPONSE: { status: 502, phase: 'network', summary: 'A node answered with something that is not the documented reply: not JSON, a field of the wrong shape, or a problem document with an unknown code; `details.endpoint` names the node.' },

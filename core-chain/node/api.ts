@@ -80,6 +80,32 @@ export interface BlockView {
   readonly certificate: CertificateView;
 }
 
+/** A header with its commit certificate: what a light client or relayer checks (see core-chain/verify). */
+export type HeaderView = Omit<BlockView, 'txHashes'>;
+
+/** Most headers one `getHeaders` call returns. */
+export const MAX_HEADERS_PER_CALL = 1000;
+
+/**
+ * One exported event, named `<height>-<index>` (its position among the block's events). With a proof:
+ * the RFC 6962 audit path of `encoded` under the header's eventsRoot, and the certified header, so that
+ * `verifyInclusionOfData(encoded, index, header.eventCount, path, header.eventsRoot)` plus a certificate
+ * check proves the event without trusting this node.
+ */
+export interface EventView {
+  readonly id: string;
+  readonly height: bigint;
+  readonly index: number;
+  readonly tx: number;
+  readonly contract: string;
+  readonly name: string;
+  /** Event data, hex. */
+  readonly data: string;
+  /** The event's leaf bytes (events.ts layout), hex. */
+  readonly encoded: string;
+  readonly proof?: { readonly path: readonly string[]; readonly header: HeaderView };
+}
+
 export type NodeEvent =
   | { readonly type: 'block'; readonly height: bigint; readonly hash: string; readonly txCount: number; readonly time: bigint }
   | {
@@ -108,6 +134,10 @@ export interface NodeApi {
   waitForCommit(hash: string, timeoutMs: number): Promise<TxStatus>;
   getTx(hash: string): Promise<TxStatus>;
   getBlock(height: bigint): Promise<BlockView | null>;
+  /** Headers with certificates for heights from..to (inclusive; the caller bounds the span). */
+  getHeaders(from: bigint, to: bigint): Promise<HeaderView[]>;
+  /** The `index`-th event of the block at `height`, with its inclusion proof when `proof` is set; null if none. */
+  getEvent(height: bigint, index: number, proof: boolean): Promise<EventView | null>;
   /** Committed value of a state key, or undefined. */
   getState(key: string): Uint8Array | undefined;
   status(): NodeStatus;

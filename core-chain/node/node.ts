@@ -31,6 +31,7 @@ import {
   contractRegistry,
   createAssetContract,
   decodeBlock,
+  decodeEvent,
   decodeHeader,
   blockHash,
   encodeHeader,
@@ -42,8 +43,9 @@ import {
   type Genesis,
   type Receipt,
 } from '../ledger/index.ts';
-import { BlockStore, SafetyFile, SnapshotAssembler } from '../store/index.ts';
-import type { BlockView, NodeApi, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './api.ts';
+import { BlockStore, SafetyFile, SnapshotAssembler, type BlockRecord } from '../store/index.ts';
+import { inclusionProof } from '../crypto/merkle.ts';
+import type { BlockView, EventView, HeaderView, NodeApi, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './api.ts';
 import { loadPrivateKey, type NodeConfig } from './config.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { Transport } from './transport.ts';
@@ -831,37 +833,41 @@ export class ValidatorNode implements NodeApi {
   async getBlock(height: bigint): Promise<BlockView | null> {
     const record = await this.#store.getHeader(height);
     if (record === undefined) return null;
-    const header = decodeHeader(record.header);
     const stored = await this.#store.getBlock(height);
     let txHashes: string[] = [];
     if (stored !== undefined) {
       txHashes = decodeBlock(stored.payload).txs.map((tx) => toHex(txHash(tx)));
     }
-    return {
+    return { ...headerView(record), txHashes };
+  }
+
+  async getHeaders(from: bigint, to: bigint): Promise<HeaderView[]> {
+    const out: HeaderView[] = [];
+    for (let height = from; height <= to; height++) {
+      const record = await this.#store.getHeader(height);
+      if (record === undefined) break;
+      out.push(headerView(record));
+    }
+    return out;
+  }
+
+  async getEvent(height: bigint, index: number, proof: boolean): Promise<EventView | null> {
+    const [events, record] = await Promise.all([this.#store.getEvents(height), proof ? this.#store.getHeader(height) : undefined]);
+    const encoded = events?.[index];
+    if (events === undefined || encoded === undefined) return null;
+    const event = decodeEvent(encoded);
+    const view: EventView = {
+      id: `${height}-${index}`,
       height,
-      hash: toHex(record.hash),
-      header: {
-        chainId: toHex(header.chainId),
-        height: header.height,
-        prevHash: toHex(header.prevHash),
-        time: header.time,
-        proposer: header.proposer,
-        txRoot: toHex(header.txRoot),
-        txCount: header.txCount,
-        eventsRoot: toHex(header.eventsRoot),
-        eventCount: header.eventCount,
-        stateRoot: toHex(header.stateRoot),
-        validatorSetHash: toHex(header.validatorSetHash),
-      },
-      headerBytes: toHex(record.header),
-      txHashes,
-      certificate: {
-        height: record.cert.height,
-        view: record.cert.view,
-        blockHash: toHex(record.cert.digest),
-        signatures: record.cert.sigs.map((s) => ({ validator: s.from, signature: toHex(s.sig) })),
-      },
+      index,
+      tx: event.tx,
+      contract: event.contract,
+      name: event.type,
+      data: toHex(event.data),
+      encoded: toHex(encoded),
     };
+    if (!proof || record === undefined) return view;
+    return { ...view, proof: { path: inclusionProof(events, index).map(toHex), header: headerView(record) } };
   }
 
   getState(key: string): Uint8Array | undefined {
@@ -937,6 +943,35 @@ function committedStatus(hash: string, height: bigint, r: Receipt): TxStatus {
     height,
     index: r.index,
     receipt: { status: r.status, code: r.code, sender: r.sender, nonce: r.nonce, eventCount: r.eventCount },
+  };
+}
+
+/** The RPC view of a stored header and its certificate. */
+function headerView(record: BlockRecord): HeaderView {
+  const header = decodeHeader(record.header);
+  return {
+    height: record.height,
+    hash: toHex(record.hash),
+    header: {
+      chainId: toHex(header.chainId),
+      height: header.height,
+      prevHash: toHex(header.prevHash),
+      time: header.time,
+      proposer: header.proposer,
+      txRoot: toHex(header.txRoot),
+      txCount: header.txCount,
+      eventsRoot: toHex(header.eventsRoot),
+      eventCount: header.eventCount,
+      stateRoot: toHex(header.stateRoot),
+      validatorSetHash: toHex(header.validatorSetHash),
+    },
+    headerBytes: toHex(record.header),
+    certificate: {
+      height: record.cert.height,
+      view: record.cert.view,
+      blockHash: toHex(record.cert.digest),
+      signatures: record.cert.sigs.map((s) => ({ validator: s.from, signature: toHex(s.sig) })),
+    },
   };
 }
 

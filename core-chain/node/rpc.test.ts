@@ -9,7 +9,7 @@ import { LoulanError } from '../errors.ts';
 import { encodeAssetArgs } from '../ledger/contracts/asset.ts';
 import { makeAccount, signedTx } from '../ledger/testkit.ts';
 import { decodeTx, senderAddress, txHash } from '../ledger/tx.ts';
-import type { BlockView, NodeApi, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './api.ts';
+import type { BlockView, EventView, HeaderView, NodeApi, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './api.ts';
 import { createNodeMetrics } from './metrics.ts';
 import { CLOSE_TRY_AGAIN_LATER, createRpcServer, type RpcServerOptions } from './rpc.ts';
 
@@ -71,6 +71,27 @@ class FakeNode implements NodeApi {
 
   async getBlock(height: bigint): Promise<BlockView | null> {
     return this.blocks.get(height) ?? null;
+  }
+
+  readonly events = new Map<string, EventView>();
+
+  async getHeaders(from: bigint, to: bigint): Promise<HeaderView[]> {
+    const out: HeaderView[] = [];
+    for (let height = from; height <= to; height++) {
+      const block = this.blocks.get(height);
+      if (block === undefined) break;
+      const { txHashes: _, ...header } = block;
+      out.push(header);
+    }
+    return out;
+  }
+
+  async getEvent(height: bigint, index: number, proof: boolean): Promise<EventView | null> {
+    const event = this.events.get(`${height}-${index}`);
+    if (event === undefined) return null;
+    if (proof) return event;
+    const { proof: _, ...bare } = event;
+    return bare;
   }
 
   getState(key: string): Uint8Array | undefined {
@@ -328,6 +349,47 @@ describe('queries', () => {
     expectProblem(await call(app, 'GET', '/v1/blocks/01'), 400, 'VALIDATE_FORMAT', { pointer: '/height' });
     expectProblem(await call(app, 'GET', '/v1/blocks/18446744073709551616'), 400, 'VALIDATE_RANGE', { pointer: '/height' });
     expect((await call(app, 'GET', '/v1/blocks/18446744073709551615')).status).toBe(404);
+  });
+
+  test('GET /v1/headers: a bounded range with certificates, cut at the tip; bad ranges name the field', async () => {
+    const { app, node } = await server();
+    const blocks = [node.commit([]), node.commit(['cc'.repeat(32)]), node.commit([])];
+    const heights = (reply: Reply): unknown[] => (reply.body['headers'] as Array<Record<string, unknown>>).map((h) => h['height']);
+    const two = await call(app, 'GET', '/v1/headers?from=2');
+    expect(two.status).toBe(200);
+    expect(heights(two)).toEqual(['2', '3']);
+    const first = (two.body['headers'] as Array<Record<string, unknown>>)[0]!;
+    expect(first).toMatchObject({ hash: blocks[1]!.hash, headerBytes: 'aa', certificate: { height: '2', blockHash: blocks[1]!.hash } });
+    expect(first).not.toHaveProperty('txHashes');
+    expect(heights(await call(app, 'GET', '/v1/headers?from=1&to=2'))).toEqual(['1', '2']);
+    expect(heights(await call(app, 'GET', '/v1/headers?from=2&to=50'))).toEqual(['2', '3']);
+    expect(heights(await call(app, 'GET', '/v1/headers?from=9'))).toEqual([]);
+    expectProblem(await call(app, 'GET', '/v1/headers'), 400, 'VALIDATE_REQUIRED', { pointer: '/from' });
+    expectProblem(await call(app, 'GET', '/v1/headers?from=0'), 400, 'VALIDATE_RANGE', { pointer: '/from' });
+    expectProblem(await call(app, 'GET', '/v1/headers?from=3&to=2'), 400, 'VALIDATE_RANGE', { pointer: '/to' });
+    expectProblem(await call(app, 'GET', '/v1/headers?from=1&to=1001'), 400, 'VALIDATE_RANGE', { pointer: '/to', limit: 1000 });
+    expect(heights(await call(app, 'GET', '/v1/headers?from=1&to=1000'))).toEqual(['1', '2', '3']);
+    expectProblem(await call(app, 'GET', '/v1/headers?from=x1'), 400, 'VALIDATE_FORMAT', { pointer: '/from' });
+    expectProblem(await call(app, 'GET', '/v1/headers?from=1&limit=3'), 400, 'VALIDATE_UNKNOWN_FIELD');
+  });
+
+  test('GET /v1/events/:id: the event, its proof only when asked, 404 when absent', async () => {
+    const { app, node } = await server();
+    const block = node.commit(['cc'.repeat(32)]);
+    const { txHashes: _, ...header } = block;
+    node.events.set('1-0', { id: '1-0', height: 1n, index: 0, tx: 0, contract: 'asset', name: 'transfer', data: 'ab', encoded: '01ab', proof: { path: ['dd'.repeat(32)], header } });
+    const bare = await call(app, 'GET', '/v1/events/1-0');
+    expect(bare).toMatchObject({ status: 200, body: { id: '1-0', height: '1', index: 0, contract: 'asset', name: 'transfer', data: 'ab', encoded: '01ab' } });
+    expect(bare.body).not.toHaveProperty('proof');
+    const proven = await call(app, 'GET', '/v1/events/1-0?proof=1');
+    expect(proven.body['proof']).toMatchObject({ path: ['dd'.repeat(32)], header: { height: '1', hash: block.hash, certificate: { blockHash: block.hash } } });
+    expect((await call(app, 'GET', '/v1/events/1-0?proof=0')).body).not.toHaveProperty('proof');
+    expectProblem(await call(app, 'GET', '/v1/events/1-1'), 404, 'RPC_EVENT_NOT_FOUND', { id: '1-1' });
+    expectProblem(await call(app, 'GET', '/v1/events/1_0'), 400, 'VALIDATE_FORMAT', { pointer: '/id' });
+    expectProblem(await call(app, 'GET', '/v1/events/01-0'), 400, 'VALIDATE_FORMAT', { pointer: '/id' });
+    expectProblem(await call(app, 'GET', '/v1/events/1-0?proof=yes'), 400, 'VALIDATE_ENUM', { pointer: '/proof' });
+    expectProblem(await call(app, 'GET', '/v1/events/18446744073709551616-0'), 400, 'VALIDATE_RANGE', { pointer: '/id' });
+    expectProblem(await call(app, 'GET', '/v1/events/1-4294967296'), 400, 'VALIDATE_RANGE', { pointer: '/id' });
   });
 
   test('GET /v1/state/:key: URL-encoded keys, hex values, 404 when absent', async () => {

@@ -20,6 +20,10 @@
  *   POST /v1/txs                {"txs": [hex, ...]}; 200 {results: [{hash, duplicate} | {error: problem}]}
  *   GET  /v1/tx/:hash           TxStatus (status "unknown" for a hash the node has never seen)
  *   GET  /v1/blocks/:height     BlockView with certificate; `latest` for the tip; 404 RPC_BLOCK_NOT_FOUND
+ *   GET  /v1/headers?from=&to=  {headers: HeaderView[]}: headers with certificates, from..to inclusive (to
+ *                               defaults to and is cut at the tip; at most 1,000); what light clients verify
+ *   GET  /v1/events/:id         EventView, id = <height>-<index>; ?proof=1 adds the audit path and the
+ *                               certified header; 404 RPC_EVENT_NOT_FOUND
  *   GET  /v1/state/:key         {key, value: hex}; key URL-encoded; 404 RPC_STATE_NOT_FOUND
  *   GET  /v1/status             NodeStatus
  *   GET  /v1/subscribe          WebSocket; ?events=block,event; one NodeEvent per text message
@@ -33,7 +37,7 @@ import { fromHex, toHex } from '../crypto/hash.ts';
 import { LoulanError, asLoulanError } from '../errors.ts';
 import { MAX_TX_BYTES } from '../ledger/tx.ts';
 import { MAX_KEY_LENGTH } from '../ledger/state.ts';
-import type { NodeApi, NodeEvent } from './api.ts';
+import { MAX_HEADERS_PER_CALL, type NodeApi, type NodeEvent } from './api.ts';
 import { rpcMetrics, type RpcMetrics } from './metrics.ts';
 
 export interface RpcServerOptions {
@@ -60,6 +64,7 @@ const EVENT_TYPES = ['block', 'event'] as const;
 type EventType = (typeof EVENT_TYPES)[number];
 
 const U64_MAX = (1n << 64n) - 1n;
+const HEIGHT_PATTERN = '^(?:0|[1-9][0-9]{0,19})$';
 const HEX_PATTERN = '^(?:[0-9a-fA-F]{2})+$';
 const MAX_TX_HEX = 2 * MAX_TX_BYTES;
 // Room for `{"tx":"<hex>"}` and whitespace around the largest transaction.
@@ -218,6 +223,54 @@ export async function createRpcServer(api: NodeApi, options: RpcServerOptions = 
       const block = await api.getBlock(height);
       if (block === null) throw new LoulanError('RPC_BLOCK_NOT_FOUND', `no block at height ${height}`, { details: { height } });
       return reply.send(block);
+    },
+  );
+
+  app.get<{ Querystring: { from: string; to?: string } }>(
+    '/v1/headers',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          required: ['from'],
+          additionalProperties: false,
+          properties: { from: { type: 'string', pattern: HEIGHT_PATTERN }, to: { type: 'string', pattern: HEIGHT_PATTERN } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const from = BigInt(request.query.from);
+      const tip = api.status().height;
+      const asked = request.query.to === undefined ? (tip > from ? tip : from) : BigInt(request.query.to);
+      if (from > U64_MAX || asked > U64_MAX) throw new LoulanError('VALIDATE_RANGE', 'heights fit in 64 bits', { details: { pointer: from > U64_MAX ? '/from' : '/to', in: 'query' } });
+      if (from < 1n) throw new LoulanError('VALIDATE_RANGE', 'heights start at 1', { details: { pointer: '/from', in: 'query' } });
+      if (asked < from) throw new LoulanError('VALIDATE_RANGE', 'to is below from', { details: { pointer: '/to', in: 'query' } });
+      if (asked - from >= BigInt(MAX_HEADERS_PER_CALL)) {
+        throw new LoulanError('VALIDATE_RANGE', `at most ${MAX_HEADERS_PER_CALL} headers per request`, { details: { pointer: '/to', in: 'query', limit: MAX_HEADERS_PER_CALL } });
+      }
+      const to = asked < tip ? asked : tip;
+      return reply.send({ headers: from > to ? [] : await api.getHeaders(from, to) });
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { proof?: '0' | '1' } }>(
+    '/v1/events/:id',
+    {
+      schema: {
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^(?:0|[1-9][0-9]{0,19})-(?:0|[1-9][0-9]{0,9})$' } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { proof: { type: 'string', enum: ['0', '1'] } } },
+      },
+    },
+    async (request, reply) => {
+      const id = request.params.id;
+      const [heightText, indexText] = id.split('-') as [string, string];
+      const height = BigInt(heightText);
+      const index = Number(indexText);
+      if (height > U64_MAX) throw new LoulanError('VALIDATE_RANGE', 'height does not fit in 64 bits', { details: { pointer: '/id', in: 'path' } });
+      if (index > 0xffffffff) throw new LoulanError('VALIDATE_RANGE', 'event index does not fit in 32 bits', { details: { pointer: '/id', in: 'path' } });
+      const event = await api.getEvent(height, index, request.query.proof === '1');
+      if (event === null) throw new LoulanError('RPC_EVENT_NOT_FOUND', `no event ${id}`, { details: { id } });
+      return reply.send(event);
     },
   );
 

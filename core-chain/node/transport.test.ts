@@ -305,6 +305,73 @@ describe('Transport', () => {
     expect([...frame]).toEqual([6, 9]);
   });
 
+  describe('follows validator-set changes (setMembers)', () => {
+    const JOINER = { index: 4, publicKey: KEYS[4]!.publicKey };
+
+    it('dials a validator once it joins, using the URL the set names, and drops it once removed', async () => {
+      const joiner = await startNode(4, [], { validators: [...VALIDATORS, JOINER] });
+      const nodes = await startMesh(2);
+      await waitMesh(nodes);
+      // Not yet a member: nobody dials it, and its own key table is not enough to get in.
+      expect(joiner.t.connected()).toEqual([]);
+
+      const grown = [...VALIDATORS, { ...JOINER, url: joiner.url }];
+      for (const m of nodes) m.t.setMembers(grown);
+      await waitFor(() => JSON.stringify(joiner.t.connected()) === '[0,1]', 'joiner linked to 0 and 1');
+      expect(nodes[0]!.t.send(4, 7, new Uint8Array([1]))).toBe(true);
+      await waitFor(() => joiner.frames.some((f) => f.from === 0 && f.channel === 7), 'frame to the joiner');
+
+      nodes[0]!.t.setMembers(VALIDATORS);
+      await waitFor(() => !nodes[0]!.t.connected().includes(4) && !joiner.t.connected().includes(0), 'link 0-4 closed');
+      // No redial of a removed validator: 1 still holds its link, 0 never comes back.
+      await waitFor(() => joiner.peerEvents.filter(([p]) => p === 0).length === 2, 'joiner saw 0 up then down');
+      expect(nodes[0]!.t.connected()).toEqual([1]);
+      expect(nodes[0]!.t.send(4, 7, new Uint8Array([2]))).toBe(false);
+      expect(joiner.t.connected()).toEqual([1]);
+    });
+
+    it('refuses an incoming link from a validator removed from the set', async () => {
+      const nodes = await startMesh(3);
+      await waitMesh(nodes);
+      nodes[2]!.t.setMembers(VALIDATORS.filter((v) => v.index !== 0));
+      await waitFor(() => !nodes[2]!.t.connected().includes(0), '2 dropped 0');
+      // 0 redials 2 (it still counts 2 as a member); 2 now refuses it at the hello.
+      await waitFor(() => rejections(nodes[2]!, 'unknown-index') >= 1, '2 rejects 0');
+      expect(nodes[2]!.t.connected()).toEqual([1]);
+    });
+
+    it('closes every link when this validator itself is removed', async () => {
+      const nodes = await startMesh(3);
+      await waitMesh(nodes);
+      nodes[1]!.t.setMembers(VALIDATORS.filter((v) => v.index !== 1));
+      await waitFor(() => nodes[1]!.t.connected().length === 0, 'removed validator has no links');
+      await waitFor(() => !nodes[0]!.t.connected().includes(1) && !nodes[2]!.t.connected().includes(1), 'others lost it');
+    });
+
+    it('rejects a malformed member list with the failing field and changes nothing', async () => {
+      const nodes = await startMesh(2);
+      await waitMesh(nodes);
+      const t = nodes[0]!.t;
+      const field = (members: Parameters<Transport['setMembers']>[0]): unknown => {
+        try {
+          t.setMembers(members);
+        } catch (error) {
+          expect(error).toBeInstanceOf(LoulanError);
+          expect((error as LoulanError).code).toBe('CONFIG_INVALID');
+          return (error as LoulanError).details['field'];
+        }
+        return undefined;
+      };
+      expect(field([...VALIDATORS, VALIDATORS[1]!])).toBe('members[4].index');
+      expect(field([{ index: -1, publicKey: KEYS[0]!.publicKey }])).toBe('members[0].index');
+      expect(field([{ index: 0, publicKey: new Uint8Array(32) }])).toBe('members[0].publicKey');
+      expect(field([...VALIDATORS, { ...JOINER, url: 'wss://127.0.0.1:1/p2p' }])).toBe('members[4].url');
+      expect(field([...VALIDATORS, { ...JOINER, url: 'not a url' }])).toBe('members[4].url');
+      expect(t.connected()).toEqual([1]);
+      expect(t.send(1, 7, new Uint8Array([3]))).toBe(true);
+    });
+  });
+
   describe('rejects impostors, which never deliver a frame', () => {
     const cases: Array<{ name: string; claim: number; key: () => Uint8Array; chainId?: Uint8Array; reason: string; atHello: boolean }> = [
       { name: "validator 2's valid key claiming index 1", claim: 1, key: () => KEYS[2]!.privateKey, reason: 'signature', atHello: false },

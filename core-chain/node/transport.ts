@@ -15,6 +15,11 @@
  *   could still take over a link after the handshake (it could only drop or inject frames the
  *   consensus layer then rejects); `wss://` with mutual TLS closes that and keeps outsiders from even
  *   reaching the handshake.
+ * - The set of validators can change while the node runs (`setMembers`, driven by the governance
+ *   contract): links to validators that left close and are not redialled, a validator that joins is
+ *   dialled by those below it at the URL registered with it (or configured locally), and the
+ *   handshake checks the peer's key against the set in force at that moment. Indexes are stable
+ *   validator ids, never reused, so the dial direction rule keeps holding as the set changes.
  * - Memory is bounded everywhere a peer could make it grow: ws `maxPayload` per frame, the outgoing
  *   buffer per peer (frames are dropped and counted, never queued), the number of unauthenticated
  *   connections, the bytes an unauthenticated connection may send, and a deadline on every handshake.
@@ -211,6 +216,10 @@ export class Transport {
   /** Every link whose socket has not closed yet, whatever its state. */
   readonly #live = new Set<Link>();
   readonly #dials = new Map<number, Dial>();
+  /** The validator keys links are authenticated against; replaced by `setMembers`. */
+  #keys: ReadonlyMap<number, Uint8Array>;
+  /** Where to dial each peer above `self`: configured URLs first, then those `setMembers` names. */
+  #dialUrls: ReadonlyMap<number, string>;
   /** Every socket the server accepted, for close(); with the deadline until it is upgraded. */
   readonly #sockets = new Map<Duplex, NodeJS.Timeout | undefined>();
   #framesIn = 0;
@@ -222,6 +231,8 @@ export class Transport {
 
   constructor(options: TransportOptions, onFrame: FrameHandler, onPeer?: PeerHandler) {
     this.#o = resolveOptions(options);
+    this.#keys = this.#o.keys;
+    this.#dialUrls = new Map(this.#o.dials.map((d) => [d.index, d.url]));
     this.#onFrame = onFrame;
     this.#onPeer = onPeer;
   }
@@ -236,11 +247,7 @@ export class Transport {
       () => {
         if (this.#state !== 'starting') return;
         this.#state = 'running';
-        for (const { index, url } of this.#o.dials) {
-          const dial: Dial = { index, url, attempt: 0, timer: undefined, link: undefined };
-          this.#dials.set(index, dial);
-          this.#dial(dial);
-        }
+        this.#syncDials();
         this.#keepalive = setInterval(() => this.#guard(() => this.#tick()), this.#o.keepaliveMs);
         this.#keepalive.unref();
       },
@@ -281,6 +288,52 @@ export class Transport {
     for (const link of this.#links.values()) this.#write(link, frame);
   }
 
+  /**
+   * Replaces the validator set links are authenticated against, as the consortium adds and removes
+   * validators while the node runs. Links (and handshakes) with validators no longer listed, or listed
+   * under another key, are closed; validators above `self` gain or lose their dial. A member's `url`
+   * is used only when the node's configuration gives none for that index (an operator's local address
+   * wins over the one registered on chain). When `self` is not listed (this validator was removed),
+   * every link closes. Throws CONFIG_INVALID on a malformed list, changing nothing.
+   */
+  setMembers(members: ReadonlyArray<{ readonly index: number; readonly publicKey: Uint8Array; readonly url?: string | undefined }>): void {
+    const keys = new Map<number, Uint8Array>();
+    const urls = new Map<number, string>();
+    const scheme = this.#o.tls === undefined ? 'ws:' : 'wss:';
+    for (const [i, m] of members.entries()) {
+      const field = `members[${i}]`;
+      if (!Number.isInteger(m.index) || m.index < 0 || m.index > MAX_INDEX) throw configError(`${field}.index`, `index must be an integer in 0..${MAX_INDEX}`);
+      if (keys.has(m.index)) throw configError(`${field}.index`, `validator index ${m.index} is listed twice`);
+      if (!(m.publicKey instanceof Uint8Array) || m.publicKey.length !== 33) throw configError(`${field}.publicKey`, 'a validator key is a 33-byte compressed secp256k1 key');
+      keys.set(m.index, m.publicKey.slice());
+      if (m.url !== undefined) {
+        let protocol: string;
+        try {
+          protocol = new URL(m.url).protocol;
+        } catch {
+          throw configError(`${field}.url`, `not a URL: ${m.url}`);
+        }
+        if (protocol !== scheme) throw configError(`${field}.url`, `peer URLs must use ${scheme}//`);
+        urls.set(m.index, m.url);
+      }
+    }
+    const own = keys.get(this.#o.self);
+    const removed = own === undefined || !equalBytes(own, this.#keys.get(this.#o.self) ?? EMPTY);
+    const dialUrls = new Map<number, string>();
+    if (!removed) {
+      for (const index of keys.keys()) {
+        const url = this.#o.dials.find((d) => d.index === index)?.url ?? urls.get(index);
+        if (index > this.#o.self && url !== undefined) dialUrls.set(index, url);
+      }
+    }
+    const previous = this.#keys;
+    this.#keys = removed ? new Map() : keys;
+    this.#dialUrls = dialUrls;
+    const gone = (peer: number | undefined): boolean => peer !== undefined && (!this.#keys.has(peer) || !equalBytes(this.#keys.get(peer)!, previous.get(peer) ?? EMPTY));
+    for (const link of [...this.#live]) if (gone(link.peer) || (link.role === 'dial' && gone(link.expected))) this.#shut(link, CLOSE_POLICY, 'not-a-member');
+    if (this.#state === 'running') this.#syncDials();
+  }
+
   /** Indexes of the peers with an authenticated link, ascending. */
   connected(): number[] {
     return [...this.#links.keys()].sort((a, b) => a - b);
@@ -318,7 +371,8 @@ export class Transport {
         })
       : createHttpServer();
     // Linked sockets plus the pending allowance; beyond it the kernel-accepted socket is dropped.
-    server.maxConnections = o.keys.size + o.maxPendingHandshakes;
+    // Room for a validator set that grows after start (MAX_INDEX bounds the ids, the pending cap the rest).
+    server.maxConnections = Math.max(o.keys.size, 64) + o.maxPendingHandshakes;
     this.#server = server;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -453,6 +507,22 @@ export class Transport {
     );
   }
 
+  /** Starts a dial for every peer to dial that has none, and drops dials for peers no longer listed. */
+  #syncDials(): void {
+    for (const [index, dial] of [...this.#dials]) {
+      if (this.#dialUrls.get(index) === dial.url) continue;
+      clearTimeout(dial.timer);
+      this.#dials.delete(index);
+      if (dial.link !== undefined) this.#shut(dial.link, CLOSE_POLICY, 'not-a-member');
+    }
+    for (const [index, url] of this.#dialUrls) {
+      if (this.#dials.has(index)) continue;
+      const dial: Dial = { index, url, attempt: 0, timer: undefined, link: undefined };
+      this.#dials.set(index, dial);
+      this.#dial(dial);
+    }
+  }
+
   #scheduleDial(dial: Dial): void {
     if (this.#state !== 'running' || dial.timer !== undefined) return;
     const { min, max } = this.#o.reconnectMs;
@@ -538,7 +608,7 @@ export class Transport {
     if (typeof hello === 'string') return this.#reject(link, 'P2P_HANDSHAKE_REJECTED', hello, CLOSE_POLICY);
     if (!equalBytes(hello.chainId, o.chainId)) return this.#reject(link, 'P2P_HANDSHAKE_REJECTED', 'chain-id', CLOSE_POLICY);
     if (hello.index === o.self) return this.#reject(link, 'P2P_HANDSHAKE_REJECTED', 'own-index', CLOSE_POLICY, false, hello.index);
-    if (!o.keys.has(hello.index)) return this.#reject(link, 'P2P_HANDSHAKE_REJECTED', 'unknown-index', CLOSE_POLICY, false, hello.index);
+    if (!this.#keys.has(hello.index)) return this.#reject(link, 'P2P_HANDSHAKE_REJECTED', 'unknown-index', CLOSE_POLICY, false, hello.index);
     if (link.role === 'dial' ? hello.index !== link.expected : hello.index > o.self) {
       return this.#reject(link, 'P2P_HANDSHAKE_REJECTED', 'unexpected-index', CLOSE_POLICY, false, hello.index);
     }
@@ -561,7 +631,7 @@ export class Transport {
     } catch {
       recovered = undefined;
     }
-    if (recovered === undefined || !equalBytes(recovered, o.keys.get(peer) as Uint8Array)) {
+    if (recovered === undefined || !equalBytes(recovered, this.#keys.get(peer) ?? EMPTY)) {
       return this.#reject(link, 'P2P_HANDSHAKE_REJECTED', 'signature', CLOSE_POLICY, false, peer);
     }
     if (link.role === 'accept') this.#sendRaw(link, encodeAuth(this.#sign(peer, link.peerNonce as Uint8Array, link.nonce)));
@@ -898,6 +968,12 @@ export function authDigest(chainId: Uint8Array, signer: number, peer: number, pe
 }
 
 // -- options -------------------------------------------------------------------------------------------
+
+const EMPTY = new Uint8Array(0);
+
+function configError(field: string, message: string): LoulanError {
+  return new LoulanError('CONFIG_INVALID', message, { details: { field } });
+}
 
 function resolveOptions(options: TransportOptions): Resolved {
   const bad = (field: string, message: string): LoulanError => new LoulanError('CONFIG_INVALID', message, { details: { field } });
