@@ -4,10 +4,12 @@ import { sha256, toHex } from '../crypto/hash.ts';
 import type { ConsensusApp } from '../consensus/types.ts';
 import { blockDigestFromPayload, blockHash, decodeBlock, encodeBlock, HEADER_LENGTH, malformedBlockDigest, txRootFromHashes, type Header } from './block.ts';
 import { assetBalance } from './contracts/asset.ts';
-import { genesisHash } from './genesis.ts';
+import { genesisHash, validatorSetHash } from './genesis.ts';
+import { encodeAddParticipantArgs, encodeApproveArgs, encodeProposeArgs, pendingValidatorChange } from './contracts/registry.ts';
+import { ethAddress } from '../crypto/secp256k1.ts';
 import type { Ledger } from './ledger.ts';
 import { State } from './state.ts';
-import { certFor, errorOf, makeChain, makeNode, transfer, type Account } from './testkit.ts';
+import { certFor, errorOf, makeAccount, makeChain, makeNode, signedTx, transfer, type Account } from './testkit.ts';
 import { txHash } from './tx.ts';
 
 const chain = makeChain({ accounts: 4, balance: 1_000n });
@@ -254,5 +256,61 @@ describe('determinism', () => {
       ),
       { numRuns: 15 },
     );
+  });
+});
+
+describe('validator-set changes', () => {
+  it('the block before activation names the incoming set; from activation on it certifies, and positions follow', () => {
+    const vchain = makeChain({ accounts: 1, registry: { activationDelay: 2n } });
+    const [v0, v1, v2] = vchain.validators as [Account, Account, Account];
+    // Our validator is the one with the highest address: a joiner with a lower address shifts its position.
+    const byAddress = [...vchain.validators].sort((x, y) => (toHex(ethAddress(x.publicKey)) < toHex(ethAddress(y.publicKey)) ? -1 : 1));
+    const me = byAddress[3]!;
+    const node = makeNode(vchain.genesis, { ledger: { selfKey: me.publicKey } });
+    const nonces = new Map<string, bigint>();
+    const call = (from: Account, method: string, args: Uint8Array): Uint8Array => {
+      const nonce = (nonces.get(from.address) ?? 0n) + 1n;
+      nonces.set(from.address, nonce);
+      return signedTx(vchain.genesis.chainId, from, nonce, 'registry', method, args);
+    };
+    let now = Number(vchain.genesis.time);
+    const headers: Header[] = [];
+    const block = (txs: readonly Uint8Array[]): Header => {
+      for (const t of txs) node.mempool.add(t);
+      now += 1_000;
+      const height = node.ledger.tip().height + 1n;
+      const payload = node.ledger.propose(height, now)!;
+      expect(node.ledger.validate(height, payload, now)).toBe(true);
+      const header = node.ledger.commit(payload, certFor(node.ledger, height, payload)).header;
+      headers.push(header);
+      return header;
+    };
+    let joiner = makeAccount('ES256K');
+    while (toHex(ethAddress(joiner.publicKey)) > toHex(ethAddress(me.publicKey))) joiner = makeAccount('ES256K');
+    const genesisHash = vchain.genesis.validatorSetHash;
+
+    block([
+      call(vchain.issuer, 'addParticipant', encodeAddParticipantArgs({ id: 'v-new', organisation: 'org-new', roles: ['validator'], keys: [{ alg: 'ES256K', publicKey: joiner.publicKey }] })),
+      call(vchain.issuer, 'propose', encodeProposeArgs({ kind: 'validator-join', publicKey: joiner.publicKey, name: 'v-new', organisation: 'org-new', endpoint: '' })),
+    ]);
+    const passed = block([v0, v1, v2].map((v) => call(v, 'approve', encodeApproveArgs(1n))));
+    const pending = pendingValidatorChange(node.ledger.state)!;
+    expect(pending.activationHeight).toBe(passed.height + 2n);
+    const newHash = validatorSetHash(pending.validators);
+    expect(toHex(newHash)).not.toBe(toHex(genesisHash));
+    expect(passed.proposer).toBe(3);
+    expect(toHex(passed.nextValidatorSetHash)).toBe(toHex(genesisHash));
+
+    const handover = block([call(vchain.issuer, 'setRoles', new Uint8Array(0))]); // any tx fills the block (this one fails)
+    expect(handover.height).toBe(pending.activationHeight - 1n);
+    expect(toHex(handover.validatorSetHash)).toBe(toHex(genesisHash));
+    expect(toHex(handover.nextValidatorSetHash)).toBe(toHex(newHash));
+
+    const first = block([call(vchain.issuer, 'setRoles', new Uint8Array(0))]);
+    expect(toHex(first.validatorSetHash)).toBe(toHex(newHash));
+    expect(toHex(first.nextValidatorSetHash)).toBe(toHex(newHash));
+    expect(first.proposer).toBe(4); // the joiner sorts below us: our position moved from 3 to 4
+    expect(node.ledger.validatorsAt(first.height + 1n).size).toBe(5);
+    expect(node.ledger.pendingValidatorChange()).toBeNull();
   });
 });

@@ -43,6 +43,8 @@ import type { Mempool } from './mempool.ts';
 import type { State, StateDiff } from './state.ts';
 import { txHash } from './tx.ts';
 import { txKey, type VerifiedTxCache } from './verified.ts';
+import { currentValidators, pendingValidatorChange, type PendingValidatorChange, type ValidatorEntry } from './contracts/registry.ts';
+import { validatorSetHash } from './genesis.ts';
 
 /** The committed tip: the last block's height, hash and time (height 0 is the genesis). */
 export interface LedgerTip {
@@ -53,11 +55,20 @@ export interface LedgerTip {
 
 export interface LedgerOptions {
   readonly chainId: Uint8Array;
+  /**
+   * The validator set when the state holds no registry (unit tests of the ledger alone). With a
+   * registry, the set in force at each height comes from its committed state (`validatorsAt`).
+   */
   readonly validatorSetHash: Uint8Array;
-  /** This validator's index in the set (written as `proposer` in the blocks it builds). */
+  /** This validator's index in that fallback set (written as `proposer` in the blocks it builds). */
   readonly self: number;
-  /** Size of the validator set; a header's proposer must be an index into it. */
+  /** Size of the fallback set; a header's proposer must be an index into the set in force. */
   readonly validatorCount: number;
+  /**
+   * This validator's consensus key: with a registry, its position in the set in force is the
+   * `proposer` it writes (positions shift as validators join and leave).
+   */
+  readonly selfKey?: Uint8Array;
   readonly contracts: ContractRegistry | readonly Contract[];
   /** The committed state at `tip`; the ledger owns it from now on (only `commit` changes it). */
   readonly state: State;
@@ -104,11 +115,28 @@ type Parsed =
 
 const CACHE_LIMIT = 8;
 
+interface ValidatorSets {
+  readonly version: number;
+  readonly current: ValidatorSetView;
+  readonly pending: PendingValidatorChange | null;
+  readonly next: ValidatorSetView | null;
+}
+
+/** The validator set in force at a height, as the ledger derives it from committed state. */
+export interface ValidatorSetView {
+  readonly hash: Uint8Array;
+  /** In set order (index = consensus position); null for the fallback set of a registry-less state. */
+  readonly members: readonly ValidatorEntry[] | null;
+  readonly size: number;
+}
+
 export class Ledger implements ConsensusApp {
   readonly #chainId: Uint8Array;
   readonly #validatorSetHash: Uint8Array;
   readonly #self: number;
   readonly #validatorCount: number;
+  readonly #selfKey: Uint8Array | undefined;
+  #sets: ValidatorSets | null = null;
   readonly #contracts: ContractRegistry;
   readonly #state: State;
   readonly #mempool: Mempool;
@@ -128,6 +156,7 @@ export class Ledger implements ConsensusApp {
     this.#validatorCount = integer(options.validatorCount, 'validatorCount', 1);
     this.#self = integer(options.self, 'self', 0);
     if (this.#self >= this.#validatorCount) config('self', 'self must be an index into the validator set');
+    this.#selfKey = options.selfKey?.slice();
     this.#contracts = options.contracts instanceof Map ? options.contracts : contractRegistry(options.contracts as readonly Contract[]);
     this.#state = options.state;
     this.#mempool = options.mempool;
@@ -180,8 +209,8 @@ export class Ledger implements ConsensusApp {
       height,
       prevHash: this.#tip.hash,
       time: clock > this.#tip.time ? clock : this.#tip.time + 1n,
-      proposer: this.#self,
-      validatorSetHash: this.#validatorSetHash,
+      proposer: this.#proposerIndex(height),
+      validatorSetHash: this.validatorsAt(height).hash,
       nextValidatorSetHash: this.#nextValidatorSetHash(height),
     };
     const result = executeBlock(this.#state, context, candidates, { contracts: this.#contracts, verified: this.#verified, mode: 'propose' });
@@ -313,16 +342,16 @@ export class Ledger implements ConsensusApp {
     const { block, txHashes, digest } = parsed;
     const h = block.header;
     if (!equalBytes(h.chainId, this.#chainId)) invalid('chainId', 'block is for another chain');
-    if (!equalBytes(h.validatorSetHash, this.#validatorSetHash)) invalid('validatorSetHash', 'block names another validator set');
-    if (!equalBytes(h.nextValidatorSetHash, this.#nextValidatorSetHash(height))) {
-      invalid('nextValidatorSetHash', 'block names another validator set for the next height');
-    }
     if (height !== this.#tip.height + 1n || h.height !== height) {
       invalid('height', `block height ${h.height}, asked ${height}, expected ${this.#tip.height + 1n}`);
     }
+    if (!equalBytes(h.validatorSetHash, this.validatorsAt(height).hash)) invalid('validatorSetHash', 'block names another validator set');
+    if (!equalBytes(h.nextValidatorSetHash, this.#nextValidatorSetHash(height))) {
+      invalid('nextValidatorSetHash', 'block names another validator set for the next height');
+    }
     if (!equalBytes(h.prevHash, this.#tip.hash)) invalid('prevHash', 'block does not extend the committed tip');
     this.#checkTime(h, now);
-    if (h.proposer >= this.#validatorCount) invalid('proposer', `proposer ${h.proposer} is not a validator index`);
+    if (h.proposer >= this.validatorsAt(height).size) invalid('proposer', `proposer ${h.proposer} is not a validator index`);
     if (h.txCount > this.#maxBlockTxs) invalid('txCount', `${h.txCount} transactions exceeds ${this.#maxBlockTxs}`);
 
     const result = executeBlock(this.#state, h, block.txs, {
@@ -339,13 +368,55 @@ export class Ledger implements ConsensusApp {
   }
 
   /**
-   * The set that certifies block `height + 1`, written into block `height`'s header. The one place it
-   * is decided: governance will schedule validator-set changes here (the last block before a change
-   * names the incoming set, so the outgoing set certifies the hand-over). Until then the set never
-   * changes.
+   * The set that certifies block `height + 1`, written into block `height`'s header: the last block
+   * before a change names the incoming set, so the outgoing set certifies the hand-over.
    */
-  #nextValidatorSetHash(_height: bigint): Uint8Array {
-    return this.#validatorSetHash;
+  #nextValidatorSetHash(height: bigint): Uint8Array {
+    return this.validatorsAt(height + 1n).hash;
+  }
+
+  /**
+   * The validator set that certifies block `height`, for the next two heights above the committed tip
+   * (what proposing, validating and the header's nextValidatorSetHash need). It comes from the
+   * registry in the committed state: the current set, or the scheduled one from its activation height
+   * on (the registry's begin-block hook installs it in that very block). A change passed in block h is
+   * scheduled at least two blocks later (the registry's minimum activation delay), so the committed
+   * state always knows the set of tip + 2.
+   */
+  validatorsAt(height: bigint): ValidatorSetView {
+    if (height <= this.#tip.height || height > this.#tip.height + 2n) {
+      throw new LoulanError('INTERNAL', `validator set asked for height ${height}, tip is ${this.#tip.height}`, { details: { height } });
+    }
+    const sets = this.#validatorSets();
+    return sets.next !== null && sets.pending !== null && height >= sets.pending.activationHeight ? sets.next : sets.current;
+  }
+
+  /** The scheduled validator change in the committed state, or null. */
+  pendingValidatorChange(): PendingValidatorChange | null {
+    return this.#validatorSets().pending;
+  }
+
+  #validatorSets(): ValidatorSets {
+    const version = this.#state.version;
+    if (this.#sets !== null && this.#sets.version === version) return this.#sets;
+    const members = currentValidators(this.#state);
+    const pending = members.length === 0 ? null : pendingValidatorChange(this.#state);
+    const view = (list: readonly ValidatorEntry[]): ValidatorSetView => ({ hash: validatorSetHash(list), members: list, size: list.length });
+    this.#sets = {
+      version,
+      current: members.length === 0 ? { hash: this.#validatorSetHash, members: null, size: this.#validatorCount } : view(members),
+      pending,
+      next: pending === null ? null : view(pending.validators),
+    };
+    return this.#sets;
+  }
+
+  /** This validator's position in the set of `height` (the fallback index without a registry). */
+  #proposerIndex(height: bigint): number {
+    const members = this.validatorsAt(height).members;
+    if (members === null || this.#selfKey === undefined) return this.#self;
+    const at = members.findIndex((m) => equalBytes(m.publicKey, this.#selfKey!));
+    return at < 0 ? this.#self : at;
   }
 
   #checkTime(h: Header, now: bigint | null): void {

@@ -391,12 +391,15 @@ describe('validator-set changes', () => {
   it('a join passing at h is scheduled for h + delay and activated by that block’s begin-block hook', () => {
     const { run, admin, validators } = setup({ activationDelay: 3n });
     const v = joiner(run, admin);
-    const id = propose(run, admin, { kind: 'validator-join', publicKey: v.publicKey, name: 'v-new', organisation: 'org-new' });
+    const id = propose(run, admin, { kind: 'validator-join', publicKey: v.publicKey, name: 'v-new', organisation: 'org-new', endpoint: 'wss://v-new.example:26656/p2p' });
     const passed = approveAll(run, validators.slice(0, 3), id);
     const h = run.height;
     expect(passed.events.map((e) => e.type)).toContain('validator-set-scheduled');
     const pending = pendingValidatorChange(run.state);
     expect(pending).toMatchObject({ activationHeight: h + 3n, proposal: id, change: 'join' });
+    // Node ids are stable: genesis validators hold 0..3 (their genesis positions), the joiner gets 4.
+    expect(currentValidators(run.state).map((x) => x.nodeId)).toEqual([0, 1, 2, 3]);
+    expect(pending!.validators.find((x) => toHex(x.publicKey) === toHex(v.publicKey))).toMatchObject({ nodeId: 4, endpoint: 'wss://v-new.example:26656/p2p' });
     const expected = [...currentValidators(run.state).map((x) => x.publicKey), v.publicKey].sort((a, b) => (toHex(ethAddress(a)) < toHex(ethAddress(b)) ? -1 : 1));
     expect(pending!.validators.map((x) => toHex(x.publicKey))).toEqual(expected.map(toHex));
 
@@ -409,7 +412,7 @@ describe('validator-set changes', () => {
     expect(activation.events[0]).toMatchObject({ type: 'validator-set-activated', tx: BLOCK_HOOK_TX, contract: 'registry' });
     expect(decodeEvent(activation.encodedEvents[0]!).tx).toBe(BLOCK_HOOK_TX);
     expect(currentValidators(run.state).map((x) => toHex(x.publicKey))).toEqual(expected.map(toHex));
-    expect(currentValidators(run.state).find((x) => toHex(x.publicKey) === toHex(v.publicKey))).toMatchObject({ name: 'v-new', organisation: 'org-new' });
+    expect(currentValidators(run.state).find((x) => toHex(x.publicKey) === toHex(v.publicKey))).toMatchObject({ name: 'v-new', organisation: 'org-new', nodeId: 4, endpoint: 'wss://v-new.example:26656/p2p' });
     expect(pendingValidatorChange(run.state)).toBeNull();
 
     // The new member votes: with n = 5 a proposal now needs quorum(5) = 4.
@@ -423,7 +426,7 @@ describe('validator-set changes', () => {
   it('one change at a time: a second passes only after the first activated', () => {
     const { run, admin, validators } = setup({ activationDelay: 4n, validators: 5 });
     const v = joiner(run, admin);
-    const join = propose(run, admin, { kind: 'validator-join', publicKey: v.publicKey, name: 'v-new', organisation: 'org-new' });
+    const join = propose(run, admin, { kind: 'validator-join', publicKey: v.publicKey, name: 'v-new', organisation: 'org-new', endpoint: '' });
     const remove = propose(run, admin, { kind: 'validator-remove', publicKey: validators[4]!.publicKey });
     approveAll(run, validators.slice(0, 4), join);
     expect(run.call(admin, R, 'propose', encodeProposeArgs({ kind: 'validator-remove', publicKey: validators[3]!.publicKey })).code).toBe('GOVERNANCE_CHANGE_PENDING');
@@ -447,11 +450,12 @@ describe('validator-set changes', () => {
     const result = run.block([
       p({ kind: 'validator-remove', publicKey: validators[0]!.publicKey }),
       p({ kind: 'validator-remove', publicKey: stranger.publicKey }),
-      p({ kind: 'validator-join', publicKey: validators[0]!.publicKey, name: 'again', organisation: 'org-v0' }),
-      p({ kind: 'validator-join', publicKey: stranger.publicKey, name: 'stranger', organisation: 'org-s' }),
-      p({ kind: 'validator-join', publicKey: outsider.publicKey, name: 'outsider', organisation: 'wrong-org' }),
+      p({ kind: 'validator-join', publicKey: validators[0]!.publicKey, name: 'again', organisation: 'org-v0', endpoint: '' }),
+      p({ kind: 'validator-join', publicKey: stranger.publicKey, name: 'stranger', organisation: 'org-s', endpoint: '' }),
+      p({ kind: 'validator-join', publicKey: outsider.publicKey, name: 'outsider', organisation: 'wrong-org', endpoint: '' }),
       p({ kind: 'set-roles', participant: 'ghost', roles: ['shop'] }),
-      p({ kind: 'validator-join', publicKey: outsider.publicKey, name: 'outsider', organisation: 'org-x' }),
+      p({ kind: 'validator-join', publicKey: outsider.publicKey, name: 'outsider', organisation: 'org-x', endpoint: 'http://outsider.example/p2p' }),
+      p({ kind: 'validator-join', publicKey: outsider.publicKey, name: 'outsider', organisation: 'org-x', endpoint: 'ws://outsider.example:1/p2p' }),
     ]);
     expect(codes(result)).toEqual([
       'GOVERNANCE_MIN_VALIDATORS',
@@ -460,6 +464,7 @@ describe('validator-set changes', () => {
       'CONTRACT_NOT_FOUND',
       'CONTRACT_BAD_ARGS',
       'CONTRACT_NOT_FOUND',
+      'CONTRACT_BAD_ARGS',
       null,
     ]);
   });

@@ -80,6 +80,7 @@ import {
 import { applyChange, approve, beginBlock, KEY, propose, sortValidatorKeys } from './registry/governance.ts';
 import {
   badArgs,
+  checkEndpoint,
   checkId,
   checkKey,
   checkMask,
@@ -92,6 +93,7 @@ import {
   decodeValidatorMeta,
   encodeParams,
   encodeParticipant,
+  encodeU64,
   encodeSystem,
   encodeValidatorKeys,
   encodeValidatorMeta,
@@ -380,7 +382,10 @@ export function pendingValidatorChange(state: StateReader): PendingValidatorChan
   const pending = decodePending(bytes);
   const current = currentValidators(state);
   const meta = new Map(current.map((v) => [toHex(v.publicKey), v]));
-  if (pending.change === 'join') meta.set(toHex(pending.publicKey), { publicKey: pending.publicKey, name: pending.name, organisation: pending.organisation });
+  if (pending.change === 'join') {
+    const { publicKey, name, organisation, nodeId, endpoint } = pending;
+    meta.set(toHex(publicKey), { publicKey, name, organisation, nodeId, endpoint });
+  }
   const keys = applyChange(
     current.map((v) => v.publicKey),
     pending,
@@ -426,8 +431,8 @@ export function validatorKeysIn(state: StateReader): Uint8Array[] | undefined {
 // -- genesis ---------------------------------------------------------------------------------------
 
 export interface RegistryGenesisConfig {
-  /** The genesis validators (sorted here into set order). */
-  readonly validators: readonly ValidatorEntry[];
+  /** The genesis validators (sorted here into set order; node ids are set positions). */
+  readonly validators: ReadonlyArray<Omit<ValidatorEntry, 'nodeId' | 'endpoint'> & { readonly endpoint?: string }>;
   /**
    * Participants to register. A validator key not listed under any participant is registered as its
    * own participant (id = validator name, organisation as given, role validator).
@@ -445,7 +450,9 @@ export function registryGenesisEntries(config: RegistryGenesisConfig): [string, 
     activationDelay: config.params?.activationDelay ?? DEFAULT_ACTIVATION_DELAY,
     proposalTtlMs: config.params?.proposalTtlMs ?? DEFAULT_PROPOSAL_TTL_MS,
   };
-  if (params.activationDelay < 1n) badArgs('activationDelay', 'activationDelay must be at least 1 block');
+  // Two blocks at least: the block before activation must name the incoming set in its header
+  // (nextValidatorSetHash), and its context is fixed from the state before it executes.
+  if (params.activationDelay < 2n) badArgs('activationDelay', 'activationDelay must be at least 2 blocks');
   if (params.proposalTtlMs < 1n) badArgs('proposalTtlMs', 'proposalTtlMs must be positive');
   const out = new Map<string, Uint8Array>();
   out.set(P + KEY.params, encodeParams(params));
@@ -480,10 +487,14 @@ export function registryGenesisEntries(config: RegistryGenesisConfig): [string, 
 
   const keys = sortValidatorKeys(config.validators.map((v) => v.publicKey));
   out.set(P + KEY.validators, encodeValidatorKeys(keys));
-  for (const v of config.validators) {
+  const byKey = new Map(config.validators.map((v) => [toHex(v.publicKey), v]));
+  // Genesis validators' node ids are their positions in the set (as the genesis file orders them).
+  keys.forEach((key, nodeId) => {
+    const v = byKey.get(toHex(key))!;
     checkId(v.organisation, 'validators.organisation');
-    out.set(P + KEY.validator(v.publicKey), encodeValidatorMeta(v));
-  }
+    out.set(P + KEY.validator(key), encodeValidatorMeta({ name: v.name, organisation: v.organisation, nodeId, endpoint: checkEndpoint(v.endpoint ?? '', 'validators.endpoint') }));
+  });
+  out.set(P + KEY.nextNodeId, encodeU64(BigInt(keys.length)));
   return [...out];
 }
 

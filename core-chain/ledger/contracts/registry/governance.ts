@@ -55,6 +55,7 @@ export const KEY = {
   validators: 'validators',
   pending: 'pending',
   nextProposal: 'proposal/next',
+  nextNodeId: 'validators/next-id',
   openProposals: 'proposals/open',
   validator: (publicKey: Uint8Array) => `validator/${toHex(publicKey)}`,
   proposal: (id: bigint) => `proposal/${id}`,
@@ -184,10 +185,16 @@ function enact(ctx: ContractContext, id: bigint, action: ProposalAction, setRole
     return;
   }
   const activationHeight = ctx.height + decodeParams(ctx.get(KEY.params)).activationDelay;
-  const pending: PendingChange =
-    action.kind === 'validator-join'
-      ? { activationHeight, proposal: id, change: 'join', publicKey: action.publicKey, name: action.name, organisation: action.organisation }
-      : { activationHeight, proposal: id, change: 'remove', publicKey: action.publicKey, name: '', organisation: '' };
+  let pending: PendingChange;
+  if (action.kind === 'validator-join') {
+    // The id is fixed when the join is scheduled, so the new validator's operator can configure it
+    // (and peers can link to it) before it activates.
+    const nodeId = Number(decodeU64(ctx.get(KEY.nextNodeId)));
+    ctx.put(KEY.nextNodeId, encodeU64(BigInt(nodeId + 1)));
+    pending = { activationHeight, proposal: id, change: 'join', publicKey: action.publicKey, name: action.name, organisation: action.organisation, nodeId, endpoint: action.endpoint };
+  } else {
+    pending = { activationHeight, proposal: id, change: 'remove', publicKey: action.publicKey, name: '', organisation: '', nodeId: 0, endpoint: '' };
+  }
   ctx.put(KEY.pending, encodePending(pending));
   ctx.emit('validator-set-scheduled', new Writer(64).u64(activationHeight).u64(id).u8(pending.change === 'join' ? 1 : 2).bytes(action.publicKey, 33).finish());
 }

@@ -237,6 +237,30 @@ export interface ValidatorEntry {
   readonly publicKey: Uint8Array;
   readonly name: string;
   readonly organisation: string;
+  /**
+   * Stable peer id on the validator network (the transport's index): genesis validators get their
+   * genesis positions, each admitted validator the next unused id. Never reused, unlike the position in
+   * the set, which shifts as keys join and leave (the set is sorted by address).
+   */
+  readonly nodeId: number;
+  /** Where peers dial it (`ws://` or `wss://` URL); empty when every peer has it in its configuration. */
+  readonly endpoint: string;
+}
+
+/** Longest validator endpoint URL. */
+export const MAX_ENDPOINT_BYTES = 256;
+
+/** Empty, or a ws:// or wss:// URL of at most MAX_ENDPOINT_BYTES. */
+export function checkEndpoint(value: string, field: string): string {
+  if (value === '') return value;
+  let protocol = '';
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    badArgs(field, 'endpoint must be a ws:// or wss:// URL');
+  }
+  if (protocol !== 'ws:' && protocol !== 'wss:') badArgs(field, 'endpoint must be a ws:// or wss:// URL');
+  return value;
 }
 
 /** `u16 n ‖ n × 33-byte key`, in set order (ascending Ethereum address). */
@@ -254,14 +278,21 @@ export function decodeValidatorKeys(bytes: Uint8Array): Uint8Array[] {
   return keys;
 }
 
-/** `str name ‖ str organisation` */
-export function encodeValidatorMeta(v: { readonly name: string; readonly organisation: string }): Uint8Array {
-  return new Writer(64).string(v.name, MAX_NAME_BYTES, 'name').string(v.organisation, MAX_ID_BYTES, 'organisation').finish();
+export type ValidatorMeta = Omit<ValidatorEntry, 'publicKey'>;
+
+/** `str name ‖ str organisation ‖ u16 nodeId ‖ str endpoint` */
+export function encodeValidatorMeta(v: ValidatorMeta): Uint8Array {
+  return new Writer(96)
+    .string(v.name, MAX_NAME_BYTES, 'name')
+    .string(v.organisation, MAX_ID_BYTES, 'organisation')
+    .u16(v.nodeId, 'nodeId')
+    .string(v.endpoint, MAX_ENDPOINT_BYTES, 'endpoint')
+    .finish();
 }
 
-export function decodeValidatorMeta(bytes: Uint8Array): { name: string; organisation: string } {
+export function decodeValidatorMeta(bytes: Uint8Array): ValidatorMeta {
   const r = new Reader(bytes);
-  const meta = { name: r.string(MAX_NAME_BYTES, 'name'), organisation: r.string(MAX_ID_BYTES, 'organisation') };
+  const meta = { name: r.string(MAX_NAME_BYTES, 'name'), organisation: r.string(MAX_ID_BYTES, 'organisation'), nodeId: r.u16('nodeId'), endpoint: r.string(MAX_ENDPOINT_BYTES, 'endpoint') };
   r.finish();
   return meta;
 }
@@ -272,7 +303,7 @@ export const PROPOSAL_KINDS = Object.freeze(['validator-join', 'validator-remove
 export type ProposalKind = (typeof PROPOSAL_KINDS)[number];
 
 export type ProposalAction =
-  | { readonly kind: 'validator-join'; readonly publicKey: Uint8Array; readonly name: string; readonly organisation: string }
+  | { readonly kind: 'validator-join'; readonly publicKey: Uint8Array; readonly name: string; readonly organisation: string; readonly endpoint: string }
   | { readonly kind: 'validator-remove'; readonly publicKey: Uint8Array }
   | { readonly kind: 'set-roles'; readonly participant: string; readonly roles: readonly Role[] };
 
@@ -296,14 +327,19 @@ export interface Proposal {
 
 /**
  * `u8 kind (1 validator-join, 2 validator-remove, 3 set-roles) ‖ payload`, payload:
- *   validator-join    33-byte key ‖ str name ‖ str organisation
+ *   validator-join    33-byte key ‖ str name ‖ str organisation ‖ str endpoint
  *   validator-remove  33-byte key
  *   set-roles         str participant ‖ u32 roles
  */
 export function writeAction(w: Writer, a: ProposalAction): Writer {
   switch (a.kind) {
     case 'validator-join':
-      return w.u8(1).bytes(a.publicKey, VALIDATOR_KEY_BYTES, 'publicKey').string(a.name, MAX_NAME_BYTES, 'name').string(a.organisation, MAX_ID_BYTES, 'organisation');
+      return w
+        .u8(1)
+        .bytes(a.publicKey, VALIDATOR_KEY_BYTES, 'publicKey')
+        .string(a.name, MAX_NAME_BYTES, 'name')
+        .string(a.organisation, MAX_ID_BYTES, 'organisation')
+        .string(a.endpoint, MAX_ENDPOINT_BYTES, 'endpoint');
     case 'validator-remove':
       return w.u8(2).bytes(a.publicKey, VALIDATOR_KEY_BYTES, 'publicKey');
     case 'set-roles':
@@ -320,7 +356,8 @@ export function readAction(r: Reader): ProposalAction {
       const publicKey = r.bytes(VALIDATOR_KEY_BYTES, 'publicKey');
       checkKey('ES256K', publicKey, 'publicKey');
       const name = checkName(r.string(MAX_NAME_BYTES, 'name'), 'name');
-      return { kind, publicKey, name, organisation: checkId(r.string(MAX_ID_BYTES, 'organisation'), 'organisation') };
+      const organisation = checkId(r.string(MAX_ID_BYTES, 'organisation'), 'organisation');
+      return { kind, publicKey, name, organisation, endpoint: checkEndpoint(r.string(MAX_ENDPOINT_BYTES, 'endpoint'), 'endpoint') };
     }
     case 'validator-remove':
       return { kind, publicKey: r.bytes(VALIDATOR_KEY_BYTES, 'publicKey') };
@@ -392,12 +429,17 @@ export interface PendingChange {
   readonly proposal: bigint;
   readonly change: 'join' | 'remove';
   readonly publicKey: Uint8Array;
-  /** Empty for a remove. */
+  /** Empty (0) for a remove. */
   readonly name: string;
   readonly organisation: string;
+  readonly nodeId: number;
+  readonly endpoint: string;
 }
 
-/** `u64 activationHeight ‖ u64 proposalId ‖ u8 change (1 join, 2 remove) ‖ 33-byte key ‖ str name ‖ str organisation` */
+/**
+ * `u64 activationHeight ‖ u64 proposalId ‖ u8 change (1 join, 2 remove) ‖ 33-byte key ‖ str name ‖
+ * str organisation ‖ u16 nodeId ‖ str endpoint`
+ */
 export function encodePending(p: PendingChange): Uint8Array {
   return new Writer(96)
     .u64(p.activationHeight, 'activationHeight')
@@ -406,6 +448,8 @@ export function encodePending(p: PendingChange): Uint8Array {
     .bytes(p.publicKey, VALIDATOR_KEY_BYTES, 'publicKey')
     .string(p.name, MAX_NAME_BYTES, 'name')
     .string(p.organisation, MAX_ID_BYTES, 'organisation')
+    .u16(p.nodeId, 'nodeId')
+    .string(p.endpoint, MAX_ENDPOINT_BYTES, 'endpoint')
     .finish();
 }
 
@@ -417,8 +461,10 @@ export function decodePending(bytes: Uint8Array): PendingChange {
   const publicKey = r.bytes(VALIDATOR_KEY_BYTES, 'publicKey');
   const name = r.string(MAX_NAME_BYTES, 'name');
   const organisation = r.string(MAX_ID_BYTES, 'organisation');
+  const nodeId = r.u16('nodeId');
+  const endpoint = r.string(MAX_ENDPOINT_BYTES, 'endpoint');
   r.finish();
-  return { activationHeight, proposal, change, publicKey, name, organisation };
+  return { activationHeight, proposal, change, publicKey, name, organisation, nodeId, endpoint };
 }
 
 // -- parameters ------------------------------------------------------------------------------------
