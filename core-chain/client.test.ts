@@ -7,7 +7,7 @@ import { LoulanError } from './errors.ts';
 import { encodeAssetArgs } from './ledger/contracts/asset.ts';
 import { makeAccount, signedTx } from './ledger/testkit.ts';
 import { decodeTx, txHash } from './ledger/tx.ts';
-import type { BlockView, EventView, HeaderView, NodeApi, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './node/api.ts';
+import type { BlockView, EventView, HeaderView, NodeApi, StateProofView, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './node/api.ts';
 import { createNodeMetrics } from './node/metrics.ts';
 import { createRpcServer } from './node/rpc.ts';
 
@@ -58,6 +58,9 @@ class FakeNode implements NodeApi {
   async getEvent(): Promise<EventView | null> {
     return null;
   }
+  async proveState(): Promise<StateProofView> {
+    throw new LoulanError('RPC_BLOCK_NOT_FOUND', 'no proofs in this fake');
+  }
   getState(key: string): Uint8Array | undefined {
     return this.state.get(key);
   }
@@ -72,7 +75,8 @@ class FakeNode implements NodeApi {
       view: 12345678901234567890n,
       changingView: false,
       leader: 0,
-      validators: [{ index: 0, name: 'v0', address: '0x00', publicKey: '02' }],
+      position: 1,
+      validators: [{ index: 0, nodeId: 0, name: 'v0', address: '0x00', publicKey: '02' }],
       connectedPeers: [0],
       mempool: { size: this.txs.size, executable: 0 },
       syncing: false,
@@ -89,7 +93,7 @@ class FakeNode implements NodeApi {
     this.blocks.set(height, {
       height,
       hash,
-      header: { chainId: toHex(CHAIN_ID), height, prevHash: zero, time: 1000n * height, proposer: 0, txRoot: zero, txCount: hashes.length, eventsRoot: zero, eventCount: 0, stateRoot: zero, validatorSetHash: zero },
+      header: { chainId: toHex(CHAIN_ID), height, prevHash: zero, time: 1000n * height, proposer: 0, txRoot: zero, txCount: hashes.length, eventsRoot: zero, eventCount: 0, stateRoot: zero, validatorSetHash: zero, nextValidatorSetHash: zero },
       headerBytes: 'aa',
       txHashes: [...hashes],
       certificate: { height, view: 0n, blockHash: hash, signatures: [] },

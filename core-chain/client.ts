@@ -486,6 +486,7 @@ function parseBlock(value: unknown): BlockView {
       eventCount: int(h['eventCount'], '/header/eventCount'),
       stateRoot: str(h['stateRoot'], '/header/stateRoot'),
       validatorSetHash: str(h['validatorSetHash'], '/header/validatorSetHash'),
+      nextValidatorSetHash: str(h['nextValidatorSetHash'], '/header/nextValidatorSetHash'),
     },
     headerBytes: str(o['headerBytes'], '/headerBytes'),
     txHashes: list(o['txHashes'], '/txHashes', str),
@@ -507,6 +508,7 @@ function parseStatus(value: unknown): NodeStatus {
   return {
     chainId: str(o['chainId'], '/chainId'),
     self: int(o['self'], '/self'),
+    position: int(o['position'], '/position'),
     height: big(o['height'], '/height'),
     lastBlockHash: o['lastBlockHash'] === null ? null : str(o['lastBlockHash'], '/lastBlockHash'),
     lastBlockTime: o['lastBlockTime'] === null ? null : int(o['lastBlockTime'], '/lastBlockTime'),
@@ -517,6 +519,7 @@ function parseStatus(value: unknown): NodeStatus {
       const x = obj(v, field);
       return {
         index: int(x['index'], `${field}/index`),
+        nodeId: int(x['nodeId'], `${field}/nodeId`),
         name: str(x['name'], `${field}/name`),
         address: str(x['address'], `${field}/address`),
         publicKey: str(x['publicKey'], `${field}/publicKey`),

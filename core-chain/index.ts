@@ -6,3 +6,5 @@ export * from './errors.ts';
 export * from './codec/index.ts';
 export * from './crypto/index.ts';
 export { CoreClient, type CoreClientOptions, type SubmitOptions, type SubscribeOptions, type BatchResult } from './client.ts';
+export * from './verify/index.ts';
+export { proofFromJson, proofToJson, type SparseProofJson } from './smt/proof.ts';

@@ -106,3 +106,49 @@ describe('PBFT core rules', () => {
     expect(m.buffered).toBeLessThanOrEqual(64);
   });
 });
+
+describe('an observer (self = -1): follows, never signs', () => {
+  const observer = (): Replica => {
+    const r = new Replica({ n: 4, self: -1, chain, progressTimeoutMs: 1000, statusIntervalMs: 1000 }, app, validatorCrypto(publicKeys, null), { committedHeight: 0n, lastCert: null, safety: null });
+    expect(r.observer).toBe(true);
+    return r;
+  };
+  const status = (from: number, height: bigint, signer = from) => ({
+    kind: 'status' as const,
+    view: 0n,
+    height,
+    from,
+    sig: crypto(signer).sign(signingBytes(chain, { kind: 'status', view: 0n, height, from })),
+  });
+
+  test('a member deciding a later height turns into a catch-up request from that member', () => {
+    const r = observer();
+    expect(r.step({ kind: 'start' }, 0).map((e) => e.kind)).toEqual(['set-timer']);
+    expect(r.step({ kind: 'message', msg: status(2, 5n) }, 1)).toEqual([{ kind: 'sync', height: 4n, peers: [2] }]);
+    expect(r.step({ kind: 'message', msg: propose(0, 0n, 3n, new Uint8Array([1])) }, 2)).toEqual([{ kind: 'sync', height: 2n, peers: [0] }]);
+    // Nothing about the height it is at, a forged signature is a fault, a non-member is ignored.
+    expect(r.step({ kind: 'message', msg: propose(0, 0n, 1n, new Uint8Array([1])) }, 3)).toEqual([]);
+    expect(r.step({ kind: 'message', msg: status(2, 9n, 3) }, 4).map((e) => e.kind)).toEqual(['fault']);
+    expect(r.step({ kind: 'message', msg: { ...status(2, 9n), from: 4 } }, 5)).toEqual([]);
+  });
+
+  test('it never signs or proposes, and commits a certified block', () => {
+    const r = observer();
+    const effects = [
+      ...r.step({ kind: 'start' }, 0),
+      ...r.step({ kind: 'pending', count: 10 }, 1),
+      ...r.step({ kind: 'timer', name: 'status' }, 2),
+      ...r.step({ kind: 'timer', name: 'progress' }, 3),
+    ];
+    expect(effects.filter((e) => e.kind !== 'set-timer')).toEqual([]);
+    const payload = new Uint8Array([4, 2]);
+    const digest = sha256(payload);
+    const sigs = [0, 1, 2].map((from) => ({ from, sig: crypto(from).sign(commitSigningBytes(chain, 1n, 0n, digest)) }));
+    const done = r.step({ kind: 'certified', payload, cert: { height: 1n, view: 0n, digest, sigs } }, 4);
+    expect(done.map((e) => e.kind)).toContain('commit');
+    expect(r.height).toBe(2n);
+    // A certificate short of q does not commit.
+    const short = r.step({ kind: 'certified', payload, cert: { height: 2n, view: 0n, digest, sigs: sigs.slice(0, 2).map((s) => ({ ...s })) } }, 5);
+    expect(short.map((e) => e.kind)).not.toContain('commit');
+  });
+});

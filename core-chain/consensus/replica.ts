@@ -48,6 +48,11 @@ import type {
 export interface ReplicaConfig {
   /** Number of validators; validators are 0..n-1. */
   readonly n: number;
+  /**
+   * This replica's index, or -1 for an observer: a node that follows the chain without voting (a
+   * validator waiting for its join to activate, or one removed). An observer never signs; it turns
+   * members' messages from later heights into catch-up requests and commits certified blocks.
+   */
   readonly self: number;
   readonly chain: ChainBinding;
   /** Base progress timeout; doubled per consecutive failed view, capped at 2^maxBackoff times. */
@@ -127,7 +132,7 @@ export class Replica {
   #now = 0;
 
   constructor(config: ReplicaConfig, app: ConsensusApp, crypto: ConsensusCrypto, init: ReplicaInit) {
-    if (config.self < 0 || config.self >= config.n) throw new RangeError('self is not a validator index');
+    if (config.self < -1 || config.self >= config.n || !Number.isInteger(config.self)) throw new RangeError('self is not a validator index (or -1 for an observer)');
     this.#cfg = config;
     this.#app = app;
     this.#crypto = crypto;
@@ -190,10 +195,18 @@ export class Replica {
     };
   }
 
+  get observer(): boolean {
+    return this.#cfg.self === -1;
+  }
+
   /** Feeds one input; returns the effects to carry out, in order. */
   step(input: Input, now: number): Effect[] {
     this.#now = now;
     this.#out = [];
+    if (this.observer) {
+      this.#observe(input);
+      return this.#out;
+    }
     switch (input.kind) {
       case 'start':
         this.#set('status', this.#cfg.statusIntervalMs);
@@ -234,6 +247,35 @@ export class Replica {
         break;
     }
     return this.#out;
+  }
+
+  /** The whole protocol of an observer: follow members' heights through catch-up, never sign. */
+  #observe(input: Input): void {
+    switch (input.kind) {
+      case 'start':
+        this.#set('status', this.#cfg.statusIntervalMs);
+        return;
+      case 'timer':
+        if (input.name === 'status') this.#set('status', this.#cfg.statusIntervalMs);
+        return;
+      case 'pending':
+        this.#awaitPending = false;
+        return;
+      case 'certified':
+        this.#onCertified(input.payload, input.cert);
+        return;
+      case 'message': {
+        const msg = input.msg;
+        if (!Number.isInteger(msg.from) || msg.from < 0 || msg.from >= this.#cfg.n) return;
+        const height = messageHeight(msg);
+        // A member deciding a later height proves (once its signature checks) that blocks we lack exist.
+        if (height === null || height <= this.#height) return;
+        const bytes = msg.kind === 'commit' ? commitSigningBytes(this.#cfg.chain, msg.height, msg.view, msg.digest) : signingBytes(this.#cfg.chain, msg);
+        if (!this.#crypto.verify(msg.from, bytes, msg.sig)) return this.#fault(msg.from, `bad signature on ${msg.kind}`);
+        this.#emit({ kind: 'sync', height: height - 1n, peers: [msg.from] });
+        return;
+      }
+    }
   }
 
   // -- message dispatch ----------------------------------------------------------------------------
@@ -753,4 +795,10 @@ function splitKey(key: string): [string, string] {
 
 function sortedSigs(votes: Map<number, Uint8Array>): SignerSig[] {
   return [...votes.entries()].sort((a, b) => a[0] - b[0]).map(([from, sig]) => ({ from, sig }));
+}
+
+/** The height a message is about (a new view's, from its view changes or proposal); null if none. */
+export function messageHeight(msg: ConsensusMessage): bigint | null {
+  if (msg.kind !== 'new-view') return msg.height;
+  return msg.proposal?.height ?? msg.viewChanges[0]?.height ?? null;
 }

@@ -53,7 +53,30 @@ export {
 export { executeBlock, committedNonce, nonceKey, type ExecuteOptions, type ExecutionResult, type Receipt, type SkippedTx } from './executor.ts';
 export { VerifiedTxCache, txKey } from './verified.ts';
 export { Mempool, type MempoolOptions, type AddResult, type MempoolEntry } from './mempool.ts';
-export { Ledger, type LedgerOptions, type LedgerTip, type CommitBatch } from './ledger.ts';
+export { Ledger, type LedgerOptions, type LedgerTip, type CommitBatch, type ValidatorSetView } from './ledger.ts';
+export {
+  REGISTRY_CONTRACT,
+  REGISTRY_ACCESS,
+  ROLES,
+  BUSINESS_ROLES,
+  createRegistryContract,
+  currentValidators,
+  pendingValidatorChange,
+  registryParticipant,
+  registrySystem,
+  registryProposal,
+  registryParams,
+  encodeAddParticipantArgs,
+  encodeSetRolesArgs,
+  encodeSetStatusArgs,
+  encodeAddKeyArgs,
+  encodeRevokeKeyArgs,
+  encodeSystemArgs,
+  encodeProposeArgs,
+  encodeApproveArgs,
+  type PendingValidatorChange,
+  type RegistryGenesisConfig,
+} from './contracts/registry.ts';
 export {
   createGenesis,
   genesisFromJson,

@@ -7,9 +7,13 @@
  * and amounts are decimal strings (bigint in code).
  */
 import type { Registry } from 'prom-client';
+import type { SparseProofJson } from '../smt/proof.ts';
 
 export interface ValidatorInfo {
+  /** Consensus position in the set in force (certificate signer index). */
   readonly index: number;
+  /** Stable peer id on the validator network (never reused). */
+  readonly nodeId: number;
   readonly name: string;
   /** EVM-style address of the validator's secp256k1 key (0x-prefixed, checksummed). */
   readonly address: string;
@@ -19,7 +23,10 @@ export interface ValidatorInfo {
 
 export interface NodeStatus {
   readonly chainId: string;
+  /** This node's peer id. */
   readonly self: number;
+  /** This node's position in the set in force, or -1 while it only follows (joining, or removed). */
+  readonly position: number;
   readonly height: bigint; // last committed height
   readonly lastBlockHash: string | null;
   readonly lastBlockTime: number | null;
@@ -72,6 +79,8 @@ export interface BlockView {
     readonly eventCount: number;
     readonly stateRoot: string;
     readonly validatorSetHash: string;
+    /** The set that certifies the next block (differs from validatorSetHash at a hand-over). */
+    readonly nextValidatorSetHash: string;
   };
   /** Encoded header, hex: what the block hash is computed over. */
   readonly headerBytes: string;
@@ -106,6 +115,20 @@ export interface EventView {
   readonly proof?: { readonly path: readonly string[]; readonly header: HeaderView };
 }
 
+/**
+ * A key's committed value (or its absence) with a sparse Merkle proof against the state root of the
+ * certified header at `height`: `verifyStateProof(header, key, value, proof)` checks it without
+ * trusting the node.
+ */
+export interface StateProofView {
+  readonly key: string;
+  /** Hex, or null when the key is absent (the proof is then a non-inclusion proof). */
+  readonly value: string | null;
+  readonly height: bigint;
+  readonly proof: SparseProofJson;
+  readonly header: HeaderView;
+}
+
 export type NodeEvent =
   | { readonly type: 'block'; readonly height: bigint; readonly hash: string; readonly txCount: number; readonly time: bigint }
   | {
@@ -138,6 +161,8 @@ export interface NodeApi {
   getHeaders(from: bigint, to: bigint): Promise<HeaderView[]>;
   /** The `index`-th event of the block at `height`, with its inclusion proof when `proof` is set; null if none. */
   getEvent(height: bigint, index: number, proof: boolean): Promise<EventView | null>;
+  /** The committed value of `key` (or its absence) with a proof against a certified header. */
+  proveState(key: string): Promise<StateProofView>;
   /** Committed value of a state key, or undefined. */
   getState(key: string): Uint8Array | undefined;
   status(): NodeStatus;

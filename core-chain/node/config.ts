@@ -26,6 +26,12 @@ export interface NodeConfig {
     readonly host: string;
     readonly port: number;
     readonly peers: readonly PeerConfig[];
+    /**
+     * This validator's stable id on the peer network. Genesis validators may leave it out (it is
+     * their genesis position); a validator joining later sets the id the registry assigned to its
+     * join (`loulan validator status`).
+     */
+    readonly nodeId?: number;
     readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
   };
   readonly rpc: { readonly host: string; readonly port: number };
@@ -104,6 +110,7 @@ export function parseNodeConfig(value: unknown, base: string): NodeConfig {
       host: str(p2p.host ?? '127.0.0.1', '/p2p/host'),
       port: int(p2p.port, '/p2p/port', 0, 65535),
       peers: Object.freeze(peers),
+      ...(p2p.nodeId === undefined ? {} : { nodeId: int(p2p.nodeId, '/p2p/nodeId', 0, 0xffff) }),
       ...(tls === undefined ? {} : { tls }),
     }),
     rpc: Object.freeze({ host: str(rpc.host ?? '127.0.0.1', '/rpc/host'), port: int(rpc.port, '/rpc/port', 0, 65535) }),

@@ -47,6 +47,8 @@ export interface NodeMetrics {
   readonly connectedPeers: Gauge;
   /** `loulan_syncing`: 1 while catching up from peers, else 0. */
   readonly syncing: Gauge;
+  /** `loulan_validators`: size of the validator set in force. */
+  readonly validators: Gauge;
   /** `loulan_commit_latency_seconds`: from admission to this node's mempool to commit. */
   readonly commitLatency: Histogram;
   /** `loulan_block_txs`: transactions per committed block. */
@@ -94,6 +96,7 @@ export function createNodeMetrics(options: NodeMetricsOptions = {}): NodeMetrics
     mempoolSize: gauge('loulan_mempool_size', 'Transactions in the mempool.'),
     connectedPeers: gauge('loulan_connected_peers', 'Validators with an open link to this one.'),
     syncing: gauge('loulan_syncing', '1 while catching up from peers, 0 otherwise.'),
+    validators: gauge('loulan_validators', 'Validators in the set in force.'),
     commitLatency: histogram('loulan_commit_latency_seconds', 'Seconds from mempool admission to commit.', LATENCY_BUCKETS),
     blockSize: histogram('loulan_block_txs', 'Transactions per committed block.', BLOCK_TX_BUCKETS),
     persistSeconds: histogram('loulan_persist_seconds', 'Seconds to persist one committed block.', DISK_BUCKETS),

@@ -18,7 +18,7 @@ import { dirname } from 'node:path';
 import { Reader, Writer } from '../codec/index.ts';
 import { ethAddress, toChecksumAddress, toHex, fromHex, equalBytes, publicKeyFromPrivate } from '../crypto/index.ts';
 import { LoulanError, isLoulanError } from '../errors.ts';
-import { Replica } from '../consensus/replica.ts';
+import { Replica, messageHeight } from '../consensus/replica.ts';
 import { certificateValid, validatorCrypto } from '../consensus/signer.ts';
 import { decodeCertificate, decodeMessage, encodeCertificate, encodeMessage } from '../consensus/wire.ts';
 import type { ChainBinding } from '../consensus/messages.ts';
@@ -30,6 +30,7 @@ import {
   committedNonce,
   contractRegistry,
   createAssetContract,
+  createRegistryContract,
   decodeBlock,
   decodeEvent,
   decodeHeader,
@@ -45,7 +46,8 @@ import {
 } from '../ledger/index.ts';
 import { BlockStore, SafetyFile, SnapshotAssembler, type BlockRecord } from '../store/index.ts';
 import { inclusionProof } from '../crypto/merkle.ts';
-import type { BlockView, EventView, HeaderView, NodeApi, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './api.ts';
+import type { BlockView, EventView, HeaderView, NodeApi, NodeEvent, NodeStatus, StateProofView, SubmitResult, TxStatus, ValidatorInfo } from './api.ts';
+import { proofToJson } from '../smt/proof.ts';
 import { loadPrivateKey, type NodeConfig } from './config.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
 import { Transport } from './transport.ts';
@@ -68,6 +70,8 @@ const GOSSIP_BATCH = 512;
 const ADMISSION_SLICE = 32;
 const RECENT_COMMITTED = 500_000;
 const ADMISSION_QUEUE = 200_000;
+/** Consensus messages for the next validator set held until the switch (bounded; the oldest go first). */
+const MAX_FUTURE_MESSAGES = 4096;
 
 export type CrashPoint = 'safety:before-write' | 'safety:after-write' | 'safety:after-fsync' | 'safety:after-rename' | 'block:before-batch' | 'block:after-batch';
 
@@ -91,9 +95,23 @@ export class ValidatorNode implements NodeApi {
   readonly #m: NodeMetrics;
   readonly #log: NonNullable<NodeOptions['log']>;
   readonly #opts: NodeOptions;
-  readonly #chain: ChainBinding;
-  readonly #publicKeys: Uint8Array[];
+  /** The validator set in force for the height being decided (it changes when governance says so). */
+  #chain: ChainBinding;
+  #publicKeys: Uint8Array[];
+  /** Stable peer ids of the set's members, by consensus position. */
+  #nodeIds: number[];
+  /** Our consensus position in the set, or -1 while we only follow (joining, or removed). */
+  #position = -1;
+  /** First height of the next set when a change is scheduled: its messages wait for the switch. */
+  #nextSetAt: bigint | null = null;
+  #futureMessages: ConsensusMessage[] = [];
+  /** Set by a commit after which the next height has another validator set. */
+  #switchAfter: Certificate | null = null;
+  #membersKey = '';
+  /** First height certified by the set in force (0 when unknown: since start). */
+  #setSince = 0n;
   readonly #privateKey: Uint8Array;
+  readonly #publicKey: Uint8Array;
   #store!: BlockStore;
   #safety!: SafetyFile;
   #state!: State;
@@ -144,10 +162,21 @@ export class ValidatorNode implements NodeApi {
     this.genesis = parseGenesis(readFileSync(config.genesisFile, 'utf8'));
     this.#privateKey = loadPrivateKey(config.keyFile);
     this.#publicKeys = this.genesis.validators.map((v) => v.publicKey);
-    const address = toChecksumAddress(ethAddress(publicKeyFromPrivate('ES256K', this.#privateKey)));
-    const self = this.genesis.validators.findIndex((v) => v.address === address);
-    if (self < 0) throw new LoulanError('CONFIG_INVALID', `the key in ${config.keyFile} (${address}) is not a validator of this genesis`, { details: { field: 'keyFile' } });
-    this.self = self;
+    this.#nodeIds = this.genesis.validators.map((_, index) => index);
+    this.#publicKey = publicKeyFromPrivate('ES256K', this.#privateKey);
+    const address = toChecksumAddress(ethAddress(this.#publicKey));
+    const genesisIndex = this.genesis.validators.findIndex((v) => v.address === address);
+    const nodeId = config.p2p.nodeId ?? (genesisIndex >= 0 ? genesisIndex : undefined);
+    if (nodeId === undefined) {
+      throw new LoulanError('CONFIG_INVALID', `the key in ${config.keyFile} (${address}) is not a genesis validator: set p2p.nodeId to the id the registry assigned to its join`, {
+        details: { field: 'p2p.nodeId' },
+      });
+    }
+    if (genesisIndex >= 0 && nodeId !== genesisIndex) {
+      throw new LoulanError('CONFIG_INVALID', `a genesis validator's node id is its genesis position ${genesisIndex}`, { details: { field: 'p2p.nodeId' } });
+    }
+    /** Our stable peer id (the transport's index). */
+    this.self = nodeId;
     this.#chain = { chainId: this.genesis.chainId, validatorSetHash: this.genesis.validatorSetHash };
     this.#m = createNodeMetrics();
     this.metrics = this.#m.registry;
@@ -191,10 +220,11 @@ export class ValidatorNode implements NodeApi {
       {
         self: this.self,
         chainId: this.genesis.chainId,
-        validators: this.genesis.validators.map((v, index) => ({ index, publicKey: v.publicKey })),
+        validators: this.#transportMembers(),
         privateKey: this.#privateKey,
         listen: { host: this.config.p2p.host, port: this.config.p2p.port },
-        peers: this.config.p2p.peers,
+        // Configured peers that have left the set are not dialled (the chain knows better than the file).
+        peers: this.config.p2p.peers.filter((p) => p.index === this.self || this.#transportMembers().some((m) => m.index === p.index)),
         maxFrameBytes: this.config.consensus.maxBlockBytes * 4 + 1024 * 1024,
         ...(tls === undefined ? {} : { tls: { cert: readFileSync(tls.certFile, 'utf8'), key: readFileSync(tls.keyFile, 'utf8'), ca: readFileSync(tls.caFile, 'utf8') } }),
         log: (level, message, fields) => {
@@ -208,7 +238,110 @@ export class ValidatorNode implements NodeApi {
       },
     );
     await this.#transport.start();
+    this.#updateMembers();
     this.#enqueue({ kind: 'start' });
+  }
+
+  // -- the validator set -----------------------------------------------------------------------------
+
+  /**
+   * Who may link to us: the set in force, the scheduled one (a joining validator syncs before it
+   * votes), and ourselves. Members registered with an endpoint are dialled there when the node's
+   * configuration names none.
+   */
+  #transportMembers(): Array<{ index: number; publicKey: Uint8Array; url?: string }> {
+    const out = new Map<number, { index: number; publicKey: Uint8Array; url?: string }>();
+    const add = (nodeId: number, publicKey: Uint8Array, endpoint = ''): void => {
+      out.set(nodeId, endpoint === '' ? { index: nodeId, publicKey } : { index: nodeId, publicKey, url: endpoint });
+    };
+    const current = this.#ledger.validatorsAt(this.#ledger.tip().height + 1n).members;
+    if (current === null) this.#publicKeys.forEach((key, i) => add(this.#nodeIds[i]!, key));
+    else for (const m of current) add(m.nodeId, m.publicKey, m.endpoint);
+    for (const m of this.#ledger.pendingValidatorChange()?.validators ?? []) add(m.nodeId, m.publicKey, m.endpoint);
+    if (!out.has(this.self)) add(this.self, this.#publicKey);
+    return [...out.values()];
+  }
+
+  /** Tells the transport about joins and removals (once per change). */
+  #updateMembers(): void {
+    const members = this.#transportMembers();
+    const key = members.map((m) => `${m.index}:${toHex(m.publicKey)}:${m.url ?? ''}`).join(',');
+    if (key === this.#membersKey) return;
+    this.#membersKey = key;
+    this.#transport.setMembers(members);
+  }
+
+  /** Adopts the set that certifies the next height, as the committed state says. */
+  #adoptValidatorSet(): void {
+    const view = this.#ledger.validatorsAt(this.#ledger.tip().height + 1n);
+    if (view.members !== null) {
+      this.#publicKeys = view.members.map((m) => m.publicKey);
+      this.#nodeIds = view.members.map((m) => m.nodeId);
+    }
+    this.#chain = { chainId: this.genesis.chainId, validatorSetHash: view.hash };
+    this.#position = this.#publicKeys.findIndex((k) => equalBytes(k, this.#publicKey));
+    this.#nextSetAt = this.#ledger.pendingValidatorChange()?.activationHeight ?? null;
+  }
+
+  /**
+   * Switches consensus to the set that certifies the next height, right after the commit that ends
+   * the old one: a fresh core for the new membership, keeping everything this validator signed
+   * (signing marks, floor) so no restart or switch can make it sign twice. The view starts at the
+   * larger of ours and the one the hand-over block was committed in, which every member (a joiner
+   * included) learns from that block's certificate.
+   */
+  #switchValidatorSet(cert: Certificate): void {
+    const before = this.#position;
+    const old = this.#replica.safety();
+    this.#adoptValidatorSet();
+    const view = old.view > cert.view ? old.view : cert.view;
+    this.#replica = this.#newReplica(this.#ledger.tip().height, cert, { ...old, view, prepared: null });
+    this.#setSince = cert.height + 1n;
+    for (const name of [...this.#timers.keys()]) {
+      clearTimeout(this.#timers.get(name));
+      this.#timers.delete(name);
+    }
+    this.#updateMembers();
+    this.#log('info', `validator set changed at height ${cert.height + 1n}: ${this.#publicKeys.length} validators, our position ${this.#position} (was ${before})`);
+    this.#m.validators.set(this.#publicKeys.length);
+    this.#queue.unshift({ kind: 'start' });
+    const held = this.#futureMessages.splice(0);
+    for (const msg of held) this.#queue.push({ kind: 'message', msg });
+    this.#notePending();
+  }
+
+  #newReplica(committedHeight: bigint, lastCert: Certificate | null, safety: SafetyState | null): Replica {
+    const ledger = this.#ledger;
+    const trace = process.env.LOULAN_TRACE === '1';
+    const app = trace
+      ? {
+          digest: (p: Uint8Array) => ledger.digest(p),
+          propose: (h: bigint, now: number) => {
+            const t = performance.now();
+            const out = ledger.propose(h, now);
+            this.#log('info', `trace propose h=${h} bytes=${out?.length ?? 0} ms=${(performance.now() - t).toFixed(1)}`);
+            return out;
+          },
+          validate: (h: bigint, p: Uint8Array, now: number) => {
+            const t = performance.now();
+            const ok = ledger.validate(h, p, now);
+            this.#log('info', `trace validate h=${h} ok=${ok} ms=${(performance.now() - t).toFixed(1)}`);
+            return ok;
+          },
+        }
+      : ledger;
+    return new Replica(
+      {
+        n: this.#publicKeys.length,
+        self: this.#position,
+        chain: this.#chain,
+        progressTimeoutMs: this.config.consensus.progressTimeoutMs,
+        statusIntervalMs: this.config.consensus.statusIntervalMs,
+      },
+      app,
+      validatorCrypto(this.#publicKeys, this.#position < 0 ? null : this.#privateKey),
+      { committedHeight, lastCert, safety },
+    );
   }
 
   /** Builds state, mempool, ledger and replica from the store (after start or a snapshot install). */
@@ -229,13 +362,14 @@ export class ValidatorNode implements NodeApi {
       lastCert = record.cert;
     }
     const state = this.#state;
-    const contracts = contractRegistry([createAssetContract()]);
-    this.#mempool = new Mempool({ chainId: this.genesis.chainId, nonceOf: (address) => committedNonce(state, address), contracts });
+    const contracts = contractRegistry([createAssetContract(), createRegistryContract()]);
+    this.#mempool = new Mempool({ chainId: this.genesis.chainId, nonceOf: (address) => committedNonce(state, address), contracts, state });
     this.#ledger = new Ledger({
       chainId: this.genesis.chainId,
       validatorSetHash: this.genesis.validatorSetHash,
-      self: this.self,
-      validatorCount: this.#publicKeys.length,
+      self: 0,
+      validatorCount: this.genesis.validators.length,
+      selfKey: this.#publicKey,
       contracts,
       state,
       mempool: this.#mempool,
@@ -243,37 +377,9 @@ export class ValidatorNode implements NodeApi {
       maxBlockTxs: this.config.consensus.maxBlockTxs,
       maxBlockBytes: this.config.consensus.maxBlockBytes,
     });
-    const ledger = this.#ledger;
-    const trace = process.env.LOULAN_TRACE === '1';
-    const app = trace
-      ? {
-          digest: (p: Uint8Array) => ledger.digest(p),
-          propose: (h: bigint, now: number) => {
-            const t = performance.now();
-            const out = ledger.propose(h, now);
-            this.#log('info', `trace propose h=${h} bytes=${out?.length ?? 0} ms=${(performance.now() - t).toFixed(1)}`);
-            return out;
-          },
-          validate: (h: bigint, p: Uint8Array, now: number) => {
-            const t = performance.now();
-            const ok = ledger.validate(h, p, now);
-            this.#log('info', `trace validate h=${h} ok=${ok} ms=${(performance.now() - t).toFixed(1)}`);
-            return ok;
-          },
-        }
-      : ledger;
-    this.#replica = new Replica(
-      {
-        n: this.#publicKeys.length,
-        self: this.self,
-        chain: this.#chain,
-        progressTimeoutMs: this.config.consensus.progressTimeoutMs,
-        statusIntervalMs: this.config.consensus.statusIntervalMs,
-      },
-      app,
-      validatorCrypto(this.#publicKeys, this.#privateKey),
-      { committedHeight: ledgerTip.height, lastCert, safety },
-    );
+    this.#adoptValidatorSet();
+    this.#replica = this.#newReplica(ledgerTip.height, lastCert, safety);
+    this.#m.validators.set(this.#publicKeys.length);
     this.#m.height.set(Number(ledgerTip.height));
   }
 
@@ -309,6 +415,11 @@ export class ValidatorNode implements NodeApi {
         if (this.#trace && input.kind !== 'pending') this.#log('info', `trace in ${input.kind === 'message' ? `${input.msg.kind} from ${input.msg.from} h=${'height' in input.msg ? input.msg.height : ''} v=${input.msg.view}` : input.kind === 'timer' ? `timer ${input.name}` : input.kind}`);
         const effects = this.#replica.step(input, Date.now());
         await this.#apply(effects);
+        const handover = this.#switchAfter;
+        if (handover !== null) {
+          this.#switchAfter = null;
+          this.#switchValidatorSet(handover);
+        }
         this.#m.view.set(Number(this.#replica.view));
       }
     } catch (error) {
@@ -350,7 +461,7 @@ export class ValidatorNode implements NodeApi {
           this.#m.framesOut.inc({ type: effect.msg.kind });
           break;
         case 'send':
-          this.#transport.send(effect.to, CH_CONSENSUS, encodeMessage(effect.msg));
+          this.#transport.send(this.#nodeIds[effect.to] ?? -1, CH_CONSENSUS, encodeMessage(effect.msg));
           this.#m.framesOut.inc({ type: effect.msg.kind });
           break;
         case 'commit':
@@ -366,7 +477,7 @@ export class ValidatorNode implements NodeApi {
           break;
         }
         case 'sync':
-          this.#startSync(effect.height, effect.peers);
+          this.#startSync(effect.height, effect.peers.map((p) => this.#nodeIds[p] ?? -1));
           break;
         case 'fault':
           this.#m.faults.inc({ reason: effect.reason });
@@ -428,6 +539,11 @@ export class ValidatorNode implements NodeApi {
       () => this.#durable(batch, txKeys, started, writing),
       (error) => this.#die(error),
     );
+    // A validator-set change: scheduled (admit the joiner's links now) or taking effect at the next
+    // height (switch consensus once this step's effects are done).
+    if (!equalBytes(this.#ledger.validatorsAt(batch.height + 1n).hash, this.#chain.validatorSetHash)) this.#switchAfter = cert;
+    else this.#nextSetAt = this.#ledger.pendingValidatorChange()?.activationHeight ?? null;
+    this.#updateMembers();
     this.#notePending();
     const k = BigInt(this.config.consensus.checkpointInterval);
     const retain = BigInt(this.config.consensus.retainBlocks);
@@ -492,6 +608,19 @@ export class ValidatorNode implements NodeApi {
         case CH_CONSENSUS: {
           const msg: ConsensusMessage = decodeMessage(payload, { maxPayloadBytes: this.config.consensus.maxBlockBytes });
           this.#m.framesIn.inc({ type: msg.kind });
+          const height = messageHeight(msg);
+          if (height !== null) {
+            // A peer ahead of us: fetch what we miss whatever set signed its status (the blocks
+            // themselves are verified), so a node left behind a validator-set change still catches up.
+            if (msg.kind === 'status' && height > this.#ledger.tip().height + 1n) this.#startSync(height - 1n, [from]);
+            if (height < this.#setSince) return; // a message of the previous set: its signer index means another key
+            if (this.#nextSetAt !== null && height >= this.#nextSetAt) {
+              // For the next set: checked and counted once we switch to it.
+              if (this.#futureMessages.length >= MAX_FUTURE_MESSAGES) this.#futureMessages.shift();
+              this.#futureMessages.push(msg);
+              return;
+            }
+          }
           this.#enqueue({ kind: 'message', msg });
           return;
         }
@@ -686,7 +815,20 @@ export class ValidatorNode implements NodeApi {
     }
     const first = blocks[0]!.cert.height;
     for (const [i, block] of blocks.entries()) {
-      if (block.cert.height !== first + BigInt(i) || !certificateValid(block.cert, this.#chain, this.#publicKeys)) return this.#syncFailed('bad certificate');
+      if (block.cert.height !== first + BigInt(i)) return this.#syncFailed('bad certificate');
+      let setHash: Uint8Array;
+      try {
+        setHash = headerOfPayload(block.payload).validatorSetHash;
+      } catch (error) {
+        return this.#syncFailed(`malformed block: ${String(error)}`);
+      }
+      if (!equalBytes(setHash, this.#chain.validatorSetHash)) {
+        // Certified by the next set: apply up to the hand-over, switch, then ask again.
+        if (i === 0) return this.#syncFailed('block names a validator set not in force at its height');
+        blocks.length = i;
+        break;
+      }
+      if (!certificateValid(block.cert, this.#chain, this.#publicKeys)) return this.#syncFailed('bad certificate');
     }
     // Consensus may have committed some of these meanwhile: the core ignores those heights.
     for (const block of blocks) this.#enqueue({ kind: 'certified', payload: block.payload, cert: block.cert });
@@ -724,6 +866,10 @@ export class ValidatorNode implements NodeApi {
     this.#assembler = null;
     const header = decodeHeader(snap.header);
     if (!equalBytes(blockHash(header), snap.hash) || !equalBytes(snap.cert.digest, snap.hash) || snap.cert.height !== header.height) throw new Error('snapshot header does not match its certificate');
+    if (!equalBytes(header.validatorSetHash, this.#chain.validatorSetHash)) {
+      // Checking it needs the chain of validator-set hand-overs since ours (not fetched yet): say so.
+      throw new Error('snapshot is certified by a validator set this node has not reached; it needs the blocks of the hand-overs');
+    }
     if (!certificateValid(snap.cert, this.#chain, this.#publicKeys)) throw new Error('snapshot certificate invalid');
     const installed = State.fromEntries(snap.entries);
     if (!equalBytes(installed.root(), header.stateRoot)) throw new Error('snapshot state does not match the certified state root');
@@ -732,6 +878,8 @@ export class ValidatorNode implements NodeApi {
       if (snap.height < this.#replica.height) return this.#continueSync();
       await this.#store.writeSnapshot(snap, installed);
       await this.#restoreLedger(this.#replica.safety());
+      this.#setSince = 0n;
+      this.#updateMembers();
     } finally {
       this.#resume();
     }
@@ -874,6 +1022,21 @@ export class ValidatorNode implements NodeApi {
     return this.#state.get(key);
   }
 
+  async proveState(key: string): Promise<StateProofView> {
+    // Value and proof are read together from the committed state; its block may still be on its way
+    // to disk (commits are written in the background), so wait for the write before reading it.
+    const height = this.#ledger.tip().height;
+    const value = this.#state.get(key);
+    const proof = proofToJson(this.#state.prove(key));
+    let record = await this.#store.getHeader(height);
+    if (record === undefined) {
+      await this.#lastWrite;
+      record = await this.#store.getHeader(height);
+    }
+    if (record === undefined) throw new LoulanError('RPC_BLOCK_NOT_FOUND', `no certified header at height ${height} yet`, { details: { height } });
+    return { key, value: value === undefined ? null : toHex(value), height, proof, header: headerView(record) };
+  }
+
   status(): NodeStatus {
     const tip = this.#store.tip();
     const ledgerTip = this.#ledger.tip();
@@ -886,11 +1049,23 @@ export class ValidatorNode implements NodeApi {
       view: this.#replica.view,
       changingView: this.#replica.changing,
       leader: this.#replica.leader,
-      validators: this.genesis.validators.map((v, index) => ({ index, name: v.name, address: v.address, publicKey: toHex(v.publicKey) })),
+      position: this.#position,
+      validators: this.#validatorInfo(),
       connectedPeers: this.#transport.connected(),
       mempool: { size: this.#mempool.size, executable: this.#mempool.executableCount() },
       syncing: this.#syncTarget > 0n,
     };
+  }
+
+  #validatorInfo(): ValidatorInfo[] {
+    const members = this.#ledger.validatorsAt(this.#ledger.tip().height + 1n).members;
+    return this.#publicKeys.map((key, index) => ({
+      index,
+      nodeId: this.#nodeIds[index] ?? index,
+      name: members?.[index]?.name ?? this.genesis.validators[index]?.name ?? '',
+      address: toChecksumAddress(ethAddress(key)),
+      publicKey: toHex(key),
+    }));
   }
 
   subscribe(listener: (event: NodeEvent) => void): () => void {
@@ -964,6 +1139,7 @@ function headerView(record: BlockRecord): HeaderView {
       eventCount: header.eventCount,
       stateRoot: toHex(header.stateRoot),
       validatorSetHash: toHex(header.validatorSetHash),
+      nextValidatorSetHash: toHex(header.nextValidatorSetHash),
     },
     headerBytes: toHex(record.header),
     certificate: {
@@ -1003,4 +1179,12 @@ function decodeReceipt(bytes: Uint8Array): NonNullable<TxStatus['receipt']> {
 
 function jsonSafe(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;
+}
+
+/** The header at the front of an encoded block (block.ts layout: u32 length ‖ header ‖ ...). */
+function headerOfPayload(payload: Uint8Array): ReturnType<typeof decodeHeader> {
+  if (payload.length < 4) throw new LoulanError('CODEC_TRUNCATED', 'block shorter than its header length', { details: { field: 'payload' } });
+  const length = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0);
+  if (payload.length < 4 + length) throw new LoulanError('CODEC_TRUNCATED', 'block shorter than its header', { details: { field: 'payload' } });
+  return decodeHeader(payload.subarray(4, 4 + length));
 }

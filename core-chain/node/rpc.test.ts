@@ -9,7 +9,7 @@ import { LoulanError } from '../errors.ts';
 import { encodeAssetArgs } from '../ledger/contracts/asset.ts';
 import { makeAccount, signedTx } from '../ledger/testkit.ts';
 import { decodeTx, senderAddress, txHash } from '../ledger/tx.ts';
-import type { BlockView, EventView, HeaderView, NodeApi, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './api.ts';
+import type { BlockView, EventView, HeaderView, NodeApi, StateProofView, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './api.ts';
 import { createNodeMetrics } from './metrics.ts';
 import { CLOSE_TRY_AGAIN_LATER, createRpcServer, type RpcServerOptions } from './rpc.ts';
 
@@ -98,11 +98,18 @@ class FakeNode implements NodeApi {
     return this.state.get(key);
   }
 
+  async proveState(key: string): Promise<StateProofView> {
+    const value = this.state.get(key);
+    const { txHashes: _, ...header } = this.blocks.get(this.height)!;
+    return { key, value: value === undefined ? null : toHex(value), height: this.height, proof: { leaf: null, siblings: ['ee'.repeat(32)] }, header };
+  }
+
   status(): NodeStatus {
     if (this.fail !== undefined) throw this.fail;
     return {
       chainId: toHex(CHAIN_ID),
       self: 0,
+      position: 0,
       height: this.height,
       lastBlockHash: this.blocks.get(this.height)?.hash ?? null,
       lastBlockTime: null,
@@ -165,6 +172,7 @@ function fakeBlock(height: bigint, hash: string, txHashes: readonly string[]): B
       eventCount: txHashes.length,
       stateRoot: zero,
       validatorSetHash: zero,
+      nextValidatorSetHash: zero,
     },
     headerBytes: 'aa',
     txHashes: [...txHashes],
@@ -399,6 +407,12 @@ describe('queries', () => {
     expect(await call(app, 'GET', `/v1/state/${encodeURIComponent(key)}`)).toMatchObject({ status: 200, body: { key, value: '0102ff' } });
     expectProblem(await call(app, 'GET', '/v1/state/balance%2Fnobody'), 404, 'RPC_STATE_NOT_FOUND', { key: 'balance/nobody' });
     expectProblem(await call(app, 'GET', `/v1/state/${'k'.repeat(257)}`), 400, 'VALIDATE_RANGE', { pointer: '/key' });
+    // ?proof=1: the value (or null for an absent key: a non-inclusion proof) with its proof and header.
+    node.commit([]);
+    const proven = await call(app, 'GET', `/v1/state/${encodeURIComponent(key)}?proof=1`);
+    expect(proven).toMatchObject({ status: 200, body: { key, value: '0102ff', height: '1', proof: { leaf: null, siblings: ['ee'.repeat(32)] }, header: { height: '1' } } });
+    expect(await call(app, 'GET', '/v1/state/balance%2Fnobody?proof=1')).toMatchObject({ status: 200, body: { key: 'balance/nobody', value: null } });
+    expectProblem(await call(app, 'GET', '/v1/state/balance%2Fnobody?proof=2'), 400, 'VALIDATE_ENUM', { pointer: '/proof' });
     const longest = '€'.repeat(256); // 2,304 characters once percent-encoded: still routed
     node.state.set(longest, new Uint8Array([9]));
     expect(await call(app, 'GET', `/v1/state/${encodeURIComponent(longest)}`)).toMatchObject({ status: 200, body: { key: longest, value: '09' } });

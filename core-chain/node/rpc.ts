@@ -25,6 +25,8 @@
  *   GET  /v1/events/:id         EventView, id = <height>-<index>; ?proof=1 adds the audit path and the
  *                               certified header; 404 RPC_EVENT_NOT_FOUND
  *   GET  /v1/state/:key         {key, value: hex}; key URL-encoded; 404 RPC_STATE_NOT_FOUND
+ *        ?proof=1               StateProofView: value (or null) with a sparse Merkle proof and the certified
+ *                               header it is against; 200 for an absent key too (non-inclusion)
  *   GET  /v1/status             NodeStatus
  *   GET  /v1/subscribe          WebSocket; ?events=block,event; one NodeEvent per text message
  *   GET  /metrics               Prometheus text format
@@ -274,11 +276,18 @@ export async function createRpcServer(api: NodeApi, options: RpcServerOptions = 
     },
   );
 
-  app.get<{ Params: { key: string } }>(
+  app.get<{ Params: { key: string }; Querystring: { proof?: '0' | '1' } }>(
     '/v1/state/:key',
-    { schema: { params: { type: 'object', required: ['key'], properties: { key: { type: 'string', minLength: 1, maxLength: MAX_KEY_LENGTH } } } } },
+    {
+      schema: {
+        params: { type: 'object', required: ['key'], properties: { key: { type: 'string', minLength: 1, maxLength: MAX_KEY_LENGTH } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { proof: { type: 'string', enum: ['0', '1'] } } },
+      },
+    },
     async (request, reply) => {
       const key = request.params.key;
+      // With a proof, absence is an answer too: a non-inclusion proof, value null.
+      if (request.query.proof === '1') return reply.send(await api.proveState(key));
       const value = api.getState(key);
       if (value === undefined) throw new LoulanError('RPC_STATE_NOT_FOUND', 'no value under this key', { details: { key } });
       return reply.send({ key, value: toHex(value) });

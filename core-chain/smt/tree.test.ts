@@ -7,7 +7,7 @@ import { SparseMerkleTree, type TreeChange } from './tree.ts';
 
 /** A small key space, so batches update and delete keys that exist. */
 const keyHashOf = (n: number): Uint8Array => sha256(Uint8Array.of(n >> 8, n & 0xff));
-const valueHashOf = (v: number): Uint8Array => sha256(Uint8Array.of(0xee, v));
+const valueHashOf = (v: number): Uint8Array => sha256(Uint8Array.of(0xee, v >> 8, v & 0xff));
 
 const change = fc.tuple(fc.nat(80), fc.option(fc.nat(255), { nil: null, freq: 4 }));
 const batches = fc.array(fc.array(change, { maxLength: 24 }), { minLength: 1, maxLength: 6 });
