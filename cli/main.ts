@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { LoulanError, isLoulanError } from '../core-chain/errors.ts';
 import { nodeCommand } from './node-command.ts';
 import { testnetCommand } from './testnet-command.ts';
+import { validatorCommand } from './validator-command.ts';
 
 export interface Command {
   readonly name: string;
@@ -56,7 +57,7 @@ const startCommand: Command = {
   },
 };
 
-const commands: Command[] = [versionCommand, startCommand, nodeCommand, testnetCommand];
+const commands: Command[] = [versionCommand, startCommand, nodeCommand, testnetCommand, validatorCommand];
 
 function help(io: Io): void {
   io.out('usage: loulan <command> [options]');

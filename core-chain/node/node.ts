@@ -108,6 +108,7 @@ export class ValidatorNode implements NodeApi {
   /** Set by a commit after which the next height has another validator set. */
   #switchAfter: Certificate | null = null;
   #membersKey = '';
+  #wasMember = false;
   /** First height certified by the set in force (0 when unknown: since start). */
   #setSince = 0n;
   readonly #privateKey: Uint8Array;
@@ -258,7 +259,10 @@ export class ValidatorNode implements NodeApi {
     if (current === null) this.#publicKeys.forEach((key, i) => add(this.#nodeIds[i]!, key));
     else for (const m of current) add(m.nodeId, m.publicKey, m.endpoint);
     for (const m of this.#ledger.pendingValidatorChange()?.validators ?? []) add(m.nodeId, m.publicKey, m.endpoint);
-    if (!out.has(this.self)) add(this.self, this.#publicKey);
+    if (out.has(this.self)) this.#wasMember = true;
+    // Until it first appears in a set, a joining validator keeps its own entry so that members can
+    // link to it; once removed, it drops it, and the transport closes every link.
+    else if (!this.#wasMember) add(this.self, this.#publicKey);
     return [...out.values()];
   }
 
@@ -280,7 +284,13 @@ export class ValidatorNode implements NodeApi {
     }
     this.#chain = { chainId: this.genesis.chainId, validatorSetHash: view.hash };
     this.#position = this.#publicKeys.findIndex((k) => equalBytes(k, this.#publicKey));
-    this.#nextSetAt = this.#ledger.pendingValidatorChange()?.activationHeight ?? null;
+    this.#nextSetAt = this.#nextSetHeight();
+  }
+
+  /** The first height of a scheduled set not yet in force, or null. */
+  #nextSetHeight(): bigint | null {
+    const at = this.#ledger.pendingValidatorChange()?.activationHeight;
+    return at !== undefined && at > this.#ledger.tip().height + 1n ? at : null;
   }
 
   /**
@@ -304,6 +314,8 @@ export class ValidatorNode implements NodeApi {
     this.#updateMembers();
     this.#log('info', `validator set changed at height ${cert.height + 1n}: ${this.#publicKeys.length} validators, our position ${this.#position} (was ${before})`);
     this.#m.validators.set(this.#publicKeys.length);
+    // Messages of the old set still queued would fail the new set's signature checks: drop them.
+    this.#queue = this.#queue.filter((input) => input.kind !== 'message' || (messageHeight(input.msg) ?? this.#setSince) >= this.#setSince);
     this.#queue.unshift({ kind: 'start' });
     const held = this.#futureMessages.splice(0);
     for (const msg of held) this.#queue.push({ kind: 'message', msg });
@@ -542,7 +554,7 @@ export class ValidatorNode implements NodeApi {
     // A validator-set change: scheduled (admit the joiner's links now) or taking effect at the next
     // height (switch consensus once this step's effects are done).
     if (!equalBytes(this.#ledger.validatorsAt(batch.height + 1n).hash, this.#chain.validatorSetHash)) this.#switchAfter = cert;
-    else this.#nextSetAt = this.#ledger.pendingValidatorChange()?.activationHeight ?? null;
+    else this.#nextSetAt = this.#nextSetHeight();
     this.#updateMembers();
     this.#notePending();
     const k = BigInt(this.config.consensus.checkpointInterval);
@@ -614,6 +626,8 @@ export class ValidatorNode implements NodeApi {
             // themselves are verified), so a node left behind a validator-set change still catches up.
             if (msg.kind === 'status' && height > this.#ledger.tip().height + 1n) this.#startSync(height - 1n, [from]);
             if (height < this.#setSince) return; // a message of the previous set: its signer index means another key
+            // Beyond tip + 2 the set that signed it may not be known here yet: catch-up (above) covers it.
+            if (height > this.#ledger.tip().height + 2n) return;
             if (this.#nextSetAt !== null && height >= this.#nextSetAt) {
               // For the next set: checked and counted once we switch to it.
               if (this.#futureMessages.length >= MAX_FUTURE_MESSAGES) this.#futureMessages.shift();

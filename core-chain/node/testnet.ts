@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromHex, generateKeyPair, toHex, type Alg } from '../crypto/index.ts';
-import { BUSINESS_ROLES, type Role } from '../ledger/contracts/registry.ts';
+import { BUSINESS_ROLES, type RegistryParams, type Role } from '../ledger/contracts/registry.ts';
 import { assetGenesisEntries, createGenesis, senderAddress, stringifyGenesis, type Genesis } from '../ledger/index.ts';
 import { DEFAULT_CONSENSUS, type NodeConfig } from './config.ts';
 
@@ -28,6 +28,28 @@ export interface TestnetOptions {
    * (`generateTestPki`). A real consortium supplies each organisation's own certificates instead.
    */
   readonly tls?: ReadonlyArray<{ readonly cert: string; readonly key: string; readonly ca: string }>;
+  /**
+   * Validators prepared to join later (not in genesis): each gets a key, a folder and a config with
+   * the node id its join will be assigned (ids follow the genesis validators in order, so propose
+   * their joins in that order), and is registered in genesis as a participant with the validator
+   * role of its own organisation `org-<name>`, as an organisation's admin would do before proposing.
+   */
+  readonly spares?: number;
+  readonly registry?: Partial<RegistryParams>;
+}
+
+export interface SpareValidator {
+  readonly name: string;
+  readonly nodeId: number;
+  readonly organisation: string;
+  /** Compressed secp256k1 key, hex. */
+  readonly publicKey: string;
+  readonly configFile: string;
+  readonly keyFile: string;
+  readonly rpcUrl: string;
+  /** What to register as its endpoint. */
+  readonly p2pUrl: string;
+  readonly dataDir: string;
 }
 
 export interface TestnetAccount {
@@ -44,6 +66,7 @@ export interface TestnetLayout {
   readonly accountsFile: string;
   readonly validators: ReadonlyArray<{ readonly name: string; readonly configFile: string; readonly rpcUrl: string; readonly p2pPort: number; readonly dataDir: string; readonly keyDir: string }>;
   readonly accounts: readonly TestnetAccount[];
+  readonly spares: readonly SpareValidator[];
 }
 
 export function initTestnet(options: TestnetOptions): TestnetLayout {
@@ -71,12 +94,15 @@ export function initTestnet(options: TestnetOptions): TestnetLayout {
     roles: i === 0 ? (['admin', ...BUSINESS_ROLES] as Role[]) : BUSINESS_ROLES,
     keys: [{ alg: a.alg, publicKey: fromHex(a.publicKey) }],
   }));
+  const spareKeys = Array.from({ length: options.spares ?? 0 }, (_, i) => ({ name: `spare-${i}`, pair: generateKeyPair('ES256K') }));
+  for (const k of spareKeys) participants.push({ id: k.name, organisation: `org-${k.name}`, roles: ['validator'], keys: [{ alg: 'ES256K', publicKey: k.pair.publicKey }] });
   const genesis = createGenesis({
     chainName: options.chainName ?? 'loulan-local',
     time: options.time ?? BigInt(Date.now()),
     validators: keys.map((k) => ({ name: k.name, publicKey: k.pair.publicKey })),
     participants,
     state,
+    ...(options.registry === undefined ? {} : { registry: options.registry }),
   });
   const genesisFile = join(dir, 'genesis.json');
   writeFileSync(genesisFile, stringifyGenesis(genesis));
@@ -117,5 +143,38 @@ export function initTestnet(options: TestnetOptions): TestnetLayout {
     writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
     return { name: v.name, configFile, rpcUrl: `http://${host}:${ports[index]!.rpc}`, p2pPort: ports[index]!.p2p, dataDir: join(folder, 'data'), keyDir };
   });
-  return { dir, genesis, genesisFile, accountsFile, validators, accounts };
+  const scheme = options.tls === undefined ? 'ws' : 'wss';
+  const spares = spareKeys.map((k, i): SpareValidator => {
+    const nodeId = genesis.validators.length + i;
+    const folder = join(dir, k.name);
+    const keyDir = join(folder, 'keys');
+    mkdirSync(keyDir, { recursive: true });
+    const keyFile = join(keyDir, 'validator-key.json');
+    writeFileSync(keyFile, JSON.stringify({ privateKey: toHex(k.pair.privateKey) }) + '\n', { mode: 0o600 });
+    const p2p = basePort + 10 * nodeId;
+    const config = {
+      name: k.name,
+      genesisFile: '../genesis.json',
+      keyFile: 'keys/validator-key.json',
+      safetyFile: 'keys/safety.rec',
+      dataDir: 'data',
+      p2p: { host, port: p2p, nodeId, peers: genesis.validators.map((_, j) => ({ index: j, url: `${scheme}://${host}:${ports[j]!.p2p}/p2p` })) },
+      rpc: { host, port: p2p + 1 },
+      consensus: { ...DEFAULT_CONSENSUS, ...options.consensus },
+    };
+    const configFile = join(folder, 'config.json');
+    writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
+    return {
+      name: k.name,
+      nodeId,
+      organisation: `org-${k.name}`,
+      publicKey: toHex(k.pair.publicKey),
+      configFile,
+      keyFile,
+      rpcUrl: `http://${host}:${p2p + 1}`,
+      p2pUrl: `${scheme}://${host}:${p2p}/p2p`,
+      dataDir: join(folder, 'data'),
+    };
+  });
+  return { dir, genesis, genesisFile, accountsFile, validators, accounts, spares };
 }
