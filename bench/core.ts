@@ -117,7 +117,9 @@ try {
   const elapsed = (performance.now() - t0) / 1000;
   const after = pids.map(sample);
   const ticks = 100; // USER_HZ
-  const cpu = pids.map((_, i) => Math.round(((after[i]!.cpuTicks - before[i]!.cpuTicks) / ticks / elapsed) * 100));
+  // Over the time the load was on: the load generator signs everything before it starts sending.
+  const loaded = Math.max(1, elapsed - saturation.signSeconds);
+  const cpu = pids.map((_, i) => Math.round(((after[i]!.cpuTicks - before[i]!.cpuTicks) / ticks / loaded) * 100));
   const rss = after.map((s) => Math.round(s.rssMb));
   log(`  ${saturation.txPerSec} tx/s committed (p50 ${saturation.p50Ms} ms, p99 ${saturation.p99Ms} ms, ${saturation.errors} rejected)`);
 
