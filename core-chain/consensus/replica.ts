@@ -143,6 +143,12 @@ export class Replica {
     const s = init.safety ?? INITIAL_SAFETY;
     this.#view = s.view;
     this.#changing = s.changing;
+    // A replica restored from a snapshot (or a newcomer) starts in the view the chain is in (see #commit).
+    const certView = init.lastCert?.view ?? 0n;
+    if (certView > this.#view) {
+      this.#view = certView;
+      this.#changing = false;
+    }
     this.#lastProposal = s.lastProposal;
     this.#lastPrepare = s.lastPrepare;
     this.#lastCommit = s.lastCommit;
@@ -433,6 +439,16 @@ export class Replica {
 
   #commit(payload: Uint8Array, cert: Certificate): void {
     this.#emit({ kind: 'commit', payload, cert });
+    // A block certified in a later view than ours (caught up, or we missed a view change): q replicas
+    // were in that view at this height, so the next height starts there for everyone. Moving up to it
+    // is safe (no view change of ours is outstanding for a height now decided, and nothing is signed
+    // for the next height yet) and keeps a replica that fell behind from waiting in a view nobody is in.
+    if (cert.view > this.#view) {
+      this.#view = cert.view;
+      this.#changing = false;
+      this.#newView = null;
+      this.#newViewSentTo.clear();
+    }
     this.#lastCert = cert;
     this.#height = cert.height + 1n;
     this.#own = this.#changing ? this.#own.filter((m) => m.kind === 'view-change') : [];

@@ -131,6 +131,11 @@ export class Mempool {
     return this.#entries.has(txKey(hash));
   }
 
+  /** Every pending transaction's encoding, in admission order (to carry them into a fresh pool). */
+  all(): Uint8Array[] {
+    return [...this.#entries.values()].map((e) => e.bytes);
+  }
+
   get(hash: Uint8Array): MempoolEntry | undefined {
     return this.#entries.get(txKey(hash));
   }

@@ -39,6 +39,7 @@ import {
   genesisState,
   genesisTip,
   parseGenesis,
+  validatorSetHash,
   txHash,
   type CommitBatch,
   type Genesis,
@@ -61,8 +62,12 @@ const CH_SYNC_RESP = 4;
 
 const SYNC_BLOCKS = 1;
 const SYNC_SNAPSHOT = 2;
+const SYNC_HANDOVERS = 3;
 const RESP_BLOCKS = 1;
 const RESP_PRUNED = 2;
+const RESP_HANDOVERS = 4;
+/** Most validator-set hand-overs one response carries. */
+const MAX_HANDOVERS = 256;
 const RESP_CHUNK = 3;
 const MAX_SYNC_BLOCKS = 64;
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
@@ -70,6 +75,9 @@ const GOSSIP_BATCH = 512;
 const ADMISSION_SLICE = 32;
 const RECENT_COMMITTED = 500_000;
 const ADMISSION_QUEUE = 200_000;
+/** Period and bound of re-offering executable transactions that are still waiting (see #regossip). */
+const REGOSSIP_MS = 2_000;
+const REGOSSIP_MAX = 512;
 /** Consensus messages for the next validator set held until the switch (bounded; the oldest go first). */
 const MAX_FUTURE_MESSAGES = 4096;
 
@@ -136,6 +144,7 @@ export class ValidatorNode implements NodeApi {
   #admitting = false;
   readonly #pool: VerifyPool;
   #gossipTimer: NodeJS.Timeout | null = null;
+  #regossipTimer: NodeJS.Timeout | null = null;
   #admittedAt = new Map<string, number>();
   /** Transactions in blocks committed in memory whose batch is not yet on disk: still 'pending'. */
   #committing = new Set<string>();
@@ -155,6 +164,8 @@ export class ValidatorNode implements NodeApi {
   #syncTimer: NodeJS.Timeout | null = null;
   #badPeers = new Map<number, number>();
   #assembler: SnapshotAssembler | null = null;
+  /** Validator sets by first height, as verified hand-overs since our tip showed them (snapshot sync). */
+  #syncSets: ValidatorEpoch[] = [];
 
   private constructor(config: NodeConfig, options: NodeOptions) {
     this.config = config;
@@ -240,6 +251,8 @@ export class ValidatorNode implements NodeApi {
     );
     await this.#transport.start();
     this.#updateMembers();
+    this.#regossipTimer = setInterval(() => this.#regossip(), REGOSSIP_MS);
+    this.#regossipTimer.unref();
     this.#enqueue({ kind: 'start' });
   }
 
@@ -272,6 +285,7 @@ export class ValidatorNode implements NodeApi {
     const key = members.map((m) => `${m.index}:${toHex(m.publicKey)}:${m.url ?? ''}`).join(',');
     if (key === this.#membersKey) return;
     this.#membersKey = key;
+    this.#log('info', `validator links: ${members.map((m) => m.index).join(', ')}`, { height: this.#ledger.tip().height });
     this.#transport.setMembers(members);
   }
 
@@ -546,6 +560,9 @@ export class ValidatorNode implements NodeApi {
       statePuts,
       stateDeletes: batch.stateDiff.deletes,
       events: batch.encodedEvents,
+      ...(equalBytes(batch.header.nextValidatorSetHash, batch.header.validatorSetHash)
+        ? {}
+        : { nextValidatorSet: this.#ledger.validatorsAt(batch.height + 1n).members?.map((m) => m.publicKey) ?? [] }),
     });
     this.#lastWrite = write.then(
       () => this.#durable(batch, txKeys, started, writing),
@@ -723,6 +740,23 @@ export class ValidatorNode implements NodeApi {
     this.#transport.broadcast(CH_TXS, w.finish());
   }
 
+  /**
+   * Gossip is fire-and-forget (a link may be down, or drop frames when its buffer is full), so
+   * executable transactions still waiting after a while are offered again, a bounded number per
+   * period; peers drop the ones they know. A node that admitted transactions before it had any peer
+   * (one that just started) gets them to the validators this way.
+   */
+  #regossip(): void {
+    if (this.#closed || this.#transport.connected().length === 0) return;
+    const now = Date.now();
+    const stale = this.#mempool.take(REGOSSIP_MAX, 4 * 1024 * 1024).filter((tx) => {
+      const admitted = this.#admittedAt.get(toHex(txHash(tx)));
+      // Only those its own clients submitted: each transaction's entry node answers for it.
+      return admitted !== undefined && now - admitted >= REGOSSIP_MS;
+    });
+    for (const tx of stale) this.#queueGossip(tx);
+  }
+
   // -- catch-up ----------------------------------------------------------------------------------
 
   #startSync(height: bigint, peers: readonly number[]): void {
@@ -788,7 +822,22 @@ export class ValidatorNode implements NodeApi {
     if (kind === RESP_PRUNED) {
       r.u64('prunedBelow');
       r.finish();
-      // The blocks we need are gone: install a snapshot instead.
+      // The blocks we need are gone: install a snapshot instead. Its certificate may come from a set
+      // we have not reached, so first learn the hand-overs since our tip, each certified by the set
+      // before it, starting from the set we trust.
+      this.#syncRequest = (this.#syncRequest + 1) >>> 0;
+      this.#transport.send(from, CH_SYNC_REQ, new Writer().u8(SYNC_HANDOVERS).u32(this.#syncRequest).u64(this.#ledger.tip().height).finish());
+      this.#armSyncTimeout();
+      return;
+    }
+    if (kind === RESP_HANDOVERS) {
+      let sets: ValidatorEpoch[];
+      try {
+        sets = this.#followHandovers(r);
+      } catch (error) {
+        return this.#syncFailed(`bad validator-set hand-overs: ${String(error)}`);
+      }
+      this.#syncSets = sets;
       this.#assembler = new SnapshotAssembler({ maxTotalBytes: 1024 * 1024 * 1024 });
       this.#syncRequest = (this.#syncRequest + 1) >>> 0;
       this.#transport.send(from, CH_SYNC_REQ, new Writer().u8(SYNC_SNAPSHOT).u32(this.#syncRequest).finish());
@@ -855,6 +904,36 @@ export class ValidatorNode implements NodeApi {
     });
   }
 
+  /**
+   * Checks a peer's list of validator-set hand-overs since our tip, like a light client: each
+   * hand-over block must be certified by the set in force at its height (starting from ours) and
+   * name the next set by its hash. Returns the sets by the first height each certifies.
+   */
+  #followHandovers(r: Reader): ValidatorEpoch[] {
+    const count = r.u32('count');
+    if (count > MAX_HANDOVERS) throw new Error('too many hand-overs');
+    const epochs: ValidatorEpoch[] = [{ from: 0n, chain: this.#chain, publicKeys: this.#publicKeys }];
+    let after = this.#ledger.tip().height;
+    for (let i = 0; i < count; i++) {
+      const headerBytes = r.varBytes(1024, 'header');
+      const cert = decodeCertificate(r.varBytes(1024 * 80, 'cert'));
+      const keys: Uint8Array[] = [];
+      for (let n = r.u16('count'); n > 0; n--) keys.push(r.bytes(33, 'key'));
+      const header = decodeHeader(headerBytes);
+      const current = epochs.at(-1)!;
+      if (header.height < after) throw new Error('hand-overs out of order');
+      after = header.height;
+      if (!equalBytes(header.validatorSetHash, current.chain.validatorSetHash)) throw new Error(`hand-over at ${header.height} is certified by a set we were not led to`);
+      if (cert.height !== header.height || !equalBytes(cert.digest, blockHash(header)) || !certificateValid(cert, current.chain, current.publicKeys)) {
+        throw new Error(`hand-over at ${header.height} carries no valid certificate`);
+      }
+      if (!equalBytes(validatorSetHash(keys.map((publicKey) => ({ publicKey }))), header.nextValidatorSetHash)) throw new Error(`hand-over at ${header.height} names other keys`);
+      epochs.push({ from: header.height + 1n, chain: { chainId: this.genesis.chainId, validatorSetHash: header.nextValidatorSetHash }, publicKeys: keys });
+    }
+    r.finish();
+    return epochs;
+  }
+
   /** Runs `fn` once the inputs queued so far have been processed. */
   #enqueueAfter(fn: () => void): void {
     const check = () => {
@@ -880,18 +959,29 @@ export class ValidatorNode implements NodeApi {
     this.#assembler = null;
     const header = decodeHeader(snap.header);
     if (!equalBytes(blockHash(header), snap.hash) || !equalBytes(snap.cert.digest, snap.hash) || snap.cert.height !== header.height) throw new Error('snapshot header does not match its certificate');
-    if (!equalBytes(header.validatorSetHash, this.#chain.validatorSetHash)) {
-      // Checking it needs the chain of validator-set hand-overs since ours (not fetched yet): say so.
-      throw new Error('snapshot is certified by a validator set this node has not reached; it needs the blocks of the hand-overs');
+    // The set in force at the snapshot's height, from the hand-overs verified before asking for it.
+    const epoch = this.#syncSets.filter((e) => e.from <= snap.height).at(-1);
+    if (epoch === undefined || !equalBytes(header.validatorSetHash, epoch.chain.validatorSetHash)) {
+      throw new Error('snapshot is certified by a validator set the verified hand-overs do not lead to');
     }
-    if (!certificateValid(snap.cert, this.#chain, this.#publicKeys)) throw new Error('snapshot certificate invalid');
+    if (!certificateValid(snap.cert, epoch.chain, epoch.publicKeys)) throw new Error('snapshot certificate invalid');
     const installed = State.fromEntries(snap.entries);
     if (!equalBytes(installed.root(), header.stateRoot)) throw new Error('snapshot state does not match the certified state root');
     await this.#pause();
     try {
       if (snap.height < this.#replica.height) return this.#continueSync();
       await this.#store.writeSnapshot(snap, installed);
+      // The ledger is rebuilt on the snapshot's state: keep what clients submitted meanwhile (the
+      // pool re-checks each against the new state; what is stale now drops out).
+      const pending = this.#mempool.all();
       await this.#restoreLedger(this.#replica.safety());
+      for (const tx of pending) {
+        try {
+          this.#mempool.add(tx);
+        } catch {
+          // committed or invalid by now
+        }
+      }
       this.#setSince = 0n;
       this.#updateMembers();
     } finally {
@@ -911,6 +1001,19 @@ export class ValidatorNode implements NodeApi {
     const r = new Reader(payload);
     const kind = r.u8('kind');
     const id = r.u32('id');
+    if (kind === SYNC_HANDOVERS) {
+      const start = r.u64('from');
+      r.finish();
+      const w = new Writer();
+      const list = await this.#store.getHandovers(start, MAX_HANDOVERS);
+      w.u8(RESP_HANDOVERS).u32(id).u32(list.length);
+      for (const h of list) {
+        w.varBytes(h.header, 1024).varBytes(encodeCertificate(h.cert), 1024 * 80).u16(h.nextValidatorSet.length);
+        for (const key of h.nextValidatorSet) w.bytes(key, 33);
+      }
+      this.#transport.send(from, CH_SYNC_RESP, w.finish());
+      return;
+    }
     if (kind === SYNC_SNAPSHOT) {
       r.finish();
       for await (const chunk of this.#store.snapshotChunks(SNAPSHOT_CHUNK_BYTES)) {
@@ -1109,6 +1212,7 @@ export class ValidatorNode implements NodeApi {
     this.#timers.clear();
     if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
     if (this.#gossipTimer !== null) clearTimeout(this.#gossipTimer);
+    if (this.#regossipTimer !== null) clearInterval(this.#regossipTimer);
     for (const [hash, waiters] of this.#waiters) for (const w of waiters) w.resolve({ hash, status: 'unknown' });
     this.#waiters.clear();
     await this.#transport?.close();
@@ -1201,4 +1305,11 @@ function headerOfPayload(payload: Uint8Array): ReturnType<typeof decodeHeader> {
   const length = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0);
   if (payload.length < 4 + length) throw new LoulanError('CODEC_TRUNCATED', 'block shorter than its header', { details: { field: 'payload' } });
   return decodeHeader(payload.subarray(4, 4 + length));
+}
+
+/** A validator set and the first height it certifies (snapshot sync across hand-overs). */
+interface ValidatorEpoch {
+  readonly from: bigint;
+  readonly chain: ChainBinding;
+  readonly publicKeys: readonly Uint8Array[];
 }

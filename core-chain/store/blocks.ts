@@ -18,6 +18,7 @@
  *   rcpt   tx hash → receipt bytes (opaque, from the ledger)    (kept forever)
  *   evt    height → u32 count ‖ count × u32-length event bytes   (kept forever: event proofs need the leaves)
  *   state  contract-state key → value                           (the state at the tip)
+ *   vset   height → u32 count ‖ count × u32-length key           (hand-overs: the set after that block; kept forever)
  *   smt    state-tree node position → encoded node (65 bytes)   (the tree at the tip; see smt/tree.ts)
  *
  * The state tree's nodes change in the same batch as the state entries: the store tracks the live
@@ -67,6 +68,17 @@ export interface CommitInput {
   readonly stateDeletes: readonly string[];
   /** The encoded events (the eventsRoot leaves, in order), kept to serve event inclusion proofs. */
   readonly events?: readonly Uint8Array[];
+  /**
+   * When this block hands over to another validator set (its header's nextValidatorSetHash differs
+   * from its validatorSetHash): the incoming set's keys, in set order. Kept forever, so that a node
+   * catching up from a snapshot can follow the chain of hand-overs from a set it trusts.
+   */
+  readonly nextValidatorSet?: readonly Uint8Array[];
+}
+
+/** A validator-set hand-over: the block that names the incoming set, and that set's keys. */
+export interface Handover extends BlockRecord {
+  readonly nextValidatorSet: Uint8Array[];
 }
 
 /** What survives pruning: enough to prove anything against the header. */
@@ -112,6 +124,7 @@ export class BlockStore {
   readonly #evt: Sub;
   readonly #state: Sub;
   readonly #smt: Sub;
+  readonly #vset: Sub;
   readonly #onPoint: ((point: BlockStorePoint) => void) | undefined;
   #tip: Tip | null = null;
   #pruned = 0n;
@@ -135,6 +148,7 @@ export class BlockStore {
     this.#evt = sub('evt');
     this.#state = sub('state');
     this.#smt = sub('smt');
+    this.#vset = sub('vset');
     this.#onPoint = options.onPoint;
   }
 
@@ -245,6 +259,7 @@ export class BlockStore {
       batch.put(toHex(txHash), receipt, { sublevel: this.#rcpt });
     }
     if (input.events !== undefined) batch.put(h, encodeList(input.events), { sublevel: this.#evt });
+    if (input.nextValidatorSet !== undefined) batch.put(h, encodeList(input.nextValidatorSet), { sublevel: this.#vset });
     for (const key of deletes) batch.del(key, { sublevel: this.#state });
     for (const [key, value] of input.statePuts) batch.put(key, value, { sublevel: this.#state });
     if (wipe) for await (const key of this.#smt.keys()) batch.del(key, { sublevel: this.#smt });
@@ -305,6 +320,18 @@ export class BlockStore {
   async getReceipt(txHash: Uint8Array): Promise<Uint8Array | undefined> {
     const value = await this.#rcpt.get(toHex(txHash));
     return value === undefined ? undefined : plain(value);
+  }
+
+  /** Validator-set hand-overs at heights >= `from`, in height order, at most `limit`. */
+  async getHandovers(from: bigint, limit: number): Promise<Handover[]> {
+    const out: Handover[] = [];
+    for await (const [h, keys] of this.#vset.iterator({ gte: heightKey(from), limit })) {
+      const height = BigInt(`0x${h}`);
+      const record = await this.getHeader(height);
+      if (record === undefined) throw corrupt(`vset/${h}`, 'a hand-over without its header');
+      out.push({ ...record, nextValidatorSet: decodeStored(() => decodeList(keys), `vset/${h}`) });
+    }
+    return out;
   }
 
   /** The encoded events of the block at `height` (kept after pruning), or undefined if none were stored. */

@@ -11,7 +11,9 @@ function free(port: number): Promise<boolean> {
 
 export async function freeBasePort(validators: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 2000) * 10;
+    // Below Linux's ephemeral range (32768 and up): a port chosen there can be taken by some outgoing
+    // connection's source port before a validator restarted later listens on it again.
+    const base = 20000 + Math.floor(Math.random() * 1200) * 10;
     let ok = true;
     for (let i = 0; i < validators && ok; i++) ok = (await free(base + 10 * i)) && (await free(base + 10 * i + 1));
     if (ok) return base;
