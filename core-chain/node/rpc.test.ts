@@ -257,6 +257,19 @@ describe('POST /v1/tx', () => {
     expectProblem(await call(app, 'POST', '/v1/tx', undefined, 'application/octet-stream'), 400, 'CODEC_TRUNCATED');
   });
 
+  test('resending a committed transaction the node no longer remembers is a duplicate, not a stale nonce', async () => {
+    const { app, node } = await server();
+    const committed = tx();
+    const pending = tx();
+    node.txs.set(hashOf(committed), { hash: hashOf(committed), status: 'committed', height: 1n, index: 0 });
+    node.fail = new LoulanError('LEDGER_NONCE_STALE', 'nonce already used', { details: { nonce: 1n, committed: 2n } });
+    expect(await call(app, 'POST', '/v1/tx', committed, 'application/octet-stream')).toMatchObject({ status: 202, body: { hash: hashOf(committed), duplicate: true } });
+    expect(await call(app, 'POST', '/v1/tx?wait=commit', committed, 'application/octet-stream')).toMatchObject({ status: 200, body: { status: 'committed', height: '1' } });
+    expectProblem(await call(app, 'POST', '/v1/tx', pending, 'application/octet-stream'), 409, 'LEDGER_NONCE_STALE');
+    const batch = await call(app, 'POST', '/v1/txs', { txs: [toHex(committed), toHex(pending)] });
+    expect(batch.body['results']).toMatchObject([{ hash: hashOf(committed), duplicate: true }, { error: { code: 'LEDGER_NONCE_STALE', status: 409 } }]);
+  });
+
   test('a body over the limit is refused with 413 VALIDATE_TOO_LARGE', async () => {
     const { app } = await server({ bodyLimit: 1024 });
     expectProblem(await call(app, 'POST', '/v1/tx', new Uint8Array(2048), 'application/octet-stream'), 413, 'VALIDATE_TOO_LARGE', { pointer: '', in: 'body' });

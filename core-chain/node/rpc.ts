@@ -36,8 +36,8 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { WebSocket } from 'ws';
 import { escapePointer } from '../codec/jcs.ts';
 import { fromHex, toHex } from '../crypto/hash.ts';
-import { LoulanError, asLoulanError } from '../errors.ts';
-import { MAX_TX_BYTES } from '../ledger/tx.ts';
+import { LoulanError, asLoulanError, isLoulanError } from '../errors.ts';
+import { MAX_TX_BYTES, txHash } from '../ledger/tx.ts';
 import { MAX_KEY_LENGTH } from '../ledger/state.ts';
 import { MAX_HEADERS_PER_CALL, type NodeApi, type NodeEvent } from './api.ts';
 import { rpcMetrics, type RpcMetrics } from './metrics.ts';
@@ -155,7 +155,7 @@ export async function createRpcServer(api: NodeApi, options: RpcServerOptions = 
       if (Buffer.isBuffer(body)) bytes = new Uint8Array(body); // a copy: the node may keep it
       else if (body !== undefined && body !== null) bytes = fromHex(body.tx);
       else throw new LoulanError('VALIDATE_REQUIRED', 'a transaction is required in the body', { details: { pointer: '', in: 'body' } });
-      const result = api.submitTx(bytes);
+      const result = await submitIdempotent(api, bytes);
       if (request.query.wait !== 'commit') return reply.code(202).send(result);
       const requested = request.query.timeoutMs === undefined ? opts.maxWaitMs : Number(request.query.timeoutMs);
       const status = await api.waitForCommit(result.hash, Math.min(requested, opts.maxWaitMs));
@@ -198,12 +198,22 @@ export async function createRpcServer(api: NodeApi, options: RpcServerOptions = 
           }
           return api.submitTx(bytes);
         } catch (error) {
+          if (bytes !== null && isLoulanError(error) && error.code === 'LEDGER_NONCE_STALE') return { stale: bytes, error };
           const problem = asLoulanError(error);
           if (problem.code === 'INTERNAL') request.log.error({ err: error, index }, 'rpc: unexpected error in batch item');
           return { error: problem.toProblem(request.url) };
         }
       });
-      return reply.code(200).send({ results });
+      // A stale nonce may just be this very transaction, already committed (a client resending after a
+      // timeout or a failover): that is a duplicate, not an error.
+      const settled = await Promise.all(
+        results.map(async (r) => {
+          if (!('stale' in r)) return r;
+          const known = await committedDuplicate(api, r.stale);
+          return known ?? { error: asLoulanError(r.error).toProblem(request.url) };
+        }),
+      );
+      return reply.code(200).send({ results: settled });
     },
   );
 
@@ -559,4 +569,27 @@ function createSubscriberHub(api: NodeApi, metrics: RpcMetrics, opts: ResolvedOp
       );
     },
   };
+}
+
+/**
+ * `submitTx`, made idempotent across restarts: a transaction refused for a stale nonce that is in
+ * fact committed (the node forgot it was recently committed when it restarted, or it came in
+ * through another validator) is answered as a duplicate.
+ */
+async function submitIdempotent(api: NodeApi, bytes: Uint8Array): Promise<{ hash: string; duplicate: boolean }> {
+  try {
+    return api.submitTx(bytes);
+  } catch (error) {
+    if (isLoulanError(error) && error.code === 'LEDGER_NONCE_STALE') {
+      const known = await committedDuplicate(api, bytes);
+      if (known !== undefined) return known;
+    }
+    throw error;
+  }
+}
+
+async function committedDuplicate(api: NodeApi, bytes: Uint8Array): Promise<{ hash: string; duplicate: true } | undefined> {
+  const hash = toHex(txHash(bytes));
+  const status = await api.getTx(hash);
+  return status.status === 'committed' ? { hash, duplicate: true } : undefined;
 }

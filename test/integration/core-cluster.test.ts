@@ -67,20 +67,23 @@ async function start(name: string, env: Record<string, string> = {}): Promise<vo
  * next) until it is, so that no account is left with a nonce gap that would block its later ones.
  */
 const unacknowledged: SignedTx[] = [];
+/** Why the last submission was not acknowledged, for the assertion messages. */
+let lastFailure = '';
 const nextTx = (): SignedTx => unacknowledged.shift() ?? txs.next();
 
 /** Submits one transfer with ?wait=commit; records it as acknowledged only on a committed reply. */
 async function submitOne(url: string, tx = nextTx()): Promise<boolean> {
   try {
     const res = await fetch(`${url}/v1/tx?wait=commit&timeoutMs=20000`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: tx.bytes });
-    if (res.status !== 200) return false;
-    const body = (await res.json()) as { status: string };
-    if (body.status === 'committed') {
+    const text = await res.text();
+    lastFailure = `${url}: ${res.status} ${text.slice(0, 300)}`;
+    if (res.status === 200 && (JSON.parse(text) as { status: string }).status === 'committed') {
       acknowledged.push(tx.hash);
       return true;
     }
-  } catch {
+  } catch (error) {
     // the node was killed mid-request: not acknowledged
+    lastFailure = `${url}: ${String(error)}`;
   }
   unacknowledged.push(tx);
   return false;
@@ -185,10 +188,10 @@ afterAll(async () => {
 
 describe('four validator processes', () => {
   test('commit signed transfers submitted to any validator, all holding one chain', async () => {
-    for (let i = 0; i < 12; i++) expect(await submitOne(running()[i % 4]!)).toBe(true);
+    for (let i = 0; i < 12; i++) expect(await submitOne(running()[i % 4]!), lastFailure).toBe(true);
     // Resubmitting a committed transaction (a client failing over) is answered as a duplicate.
     const again = nextTx();
-    expect(await submitOne(running()[0]!, again)).toBe(true);
+    expect(await submitOne(running()[0]!, again), lastFailure).toBe(true);
     const res = await fetch(`${running()[0]!}/v1/tx`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: again.bytes });
     expect(await res.json()).toEqual({ hash: again.hash, duplicate: true });
     const top = (await heights()).reduce((a, b) => (a > b ? a : b));
@@ -221,7 +224,7 @@ describe('four validator processes', () => {
     await start(down.name);
     const top = (await heights()).reduce((a, b) => (a > b ? a : b));
     await allReach(top);
-    expect(await submitOne(ready.get(down.name)!.rpc)).toBe(true);
+    expect(await submitOne(ready.get(down.name)!.rpc), lastFailure).toBe(true);
     await expectOneChain();
     await expectAcknowledgedCommitted();
   });
@@ -241,7 +244,7 @@ describe('four validator processes', () => {
     await allReach(top);
     const url = ready.get(name)!.rpc;
     expect(await get(`${url}/v1/blocks/1`)).toBeUndefined(); // came from a snapshot, not block by block
-    expect(await submitOne(url)).toBe(true);
+    expect(await submitOne(url), lastFailure).toBe(true);
     await expectOneChain();
     await expectAcknowledgedCommitted();
   });
@@ -258,7 +261,7 @@ describe('four validator processes', () => {
     await start(victim.name);
     const top = (await heights()).reduce((a, b) => (a > b ? a : b));
     await allReach(top);
-    expect(await submitOne(ready.get(victim.name)!.rpc)).toBe(true);
+    expect(await submitOne(ready.get(victim.name)!.rpc), lastFailure).toBe(true);
     await expectOneChain();
     await expectAcknowledgedCommitted();
     await expectNoEquivocation();
