@@ -11,8 +11,15 @@ import { dirname, resolve } from 'node:path';
 import { LoulanError } from '../errors.ts';
 
 export interface PeerConfig {
+  /** The peer's node id. */
   readonly index: number;
   readonly url: string;
+  /**
+   * The peer's validator key (compressed secp256k1, hex), when the operator knows it: a node restored
+   * from nothing, after the validator set changed since genesis, links to the validators it is given
+   * here (as CometBFT's persistent peers name their node ids) until the chain tells it the set.
+   */
+  readonly publicKey?: string;
 }
 
 export interface NodeConfig {
@@ -85,7 +92,11 @@ export function parseNodeConfig(value: unknown, base: string): NodeConfig {
     const p = obj(peer, `/p2p/peers/${i}`);
     const url = str(p.url, `/p2p/peers/${i}/url`);
     if (!/^wss?:\/\//.test(url)) invalid(`/p2p/peers/${i}/url`, 'must be a ws:// or wss:// URL');
-    return Object.freeze({ index: int(p.index, `/p2p/peers/${i}/index`, 0, 1023), url });
+    const index = int(p.index, `/p2p/peers/${i}/index`, 0, 0xffff);
+    if (p.publicKey === undefined) return Object.freeze({ index, url });
+    const publicKey = str(p.publicKey, `/p2p/peers/${i}/publicKey`);
+    if (!/^0[23][0-9a-f]{64}$/.test(publicKey)) invalid(`/p2p/peers/${i}/publicKey`, 'must be a compressed secp256k1 key in lowercase hex (66 characters)');
+    return Object.freeze({ index, url, publicKey });
   });
   const c = doc.consensus === undefined ? {} : obj(doc.consensus, '/consensus');
   const pick = (key: keyof NodeConfig['consensus'], min: number, max: number) =>

@@ -272,6 +272,9 @@ export class ValidatorNode implements NodeApi {
     if (current === null) this.#publicKeys.forEach((key, i) => add(this.#nodeIds[i]!, key));
     else for (const m of current) add(m.nodeId, m.publicKey, m.endpoint);
     for (const m of this.#ledger.pendingValidatorChange()?.validators ?? []) add(m.nodeId, m.publicKey, m.endpoint);
+    // Peers the operator configured with their keys: how a node that knows only an old set (restored
+    // from nothing) reaches the current validators to catch up. The chain's view of an id wins.
+    for (const p of this.config.p2p.peers) if (p.publicKey !== undefined && !out.has(p.index)) add(p.index, fromHex(p.publicKey));
     if (out.has(this.self)) this.#wasMember = true;
     // Until it first appears in a set, a joining validator keeps its own entry so that members can
     // link to it; once removed, it drops it, and the transport closes every link.

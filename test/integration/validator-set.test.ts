@@ -7,7 +7,7 @@
  * each hand-over certified by the outgoing set, plus an event and a state proof at the tip.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { main } from '../../cli/main.ts';
@@ -266,12 +266,21 @@ describe('validator-set changes, online, with real processes', () => {
   test('a member wiped after six hand-overs catches up from a snapshot, following the hand-overs from genesis', async () => {
     const now = await members();
     await archiveHeaders();
-    const victim = now.validators.find((v, i) => i !== now.leader && processes.get(v.nodeId)!.proc.running)!;
+    // The lowest node id among the followers: it dials every other member itself (lower ids dial
+    // higher ones), so it depends entirely on what its configuration tells it.
+    const victim = now.validators.filter((v, i) => i !== now.leader && processes.get(v.nodeId)!.proc.running).sort((a, b) => a.nodeId - b.nodeId)[0]!;
     const p = processes.get(victim.nodeId)!;
     wipedRpc = p.rpc;
     await p.proc.stop();
     const dataDir = victim.nodeId < 4 ? layout.validators.find((v) => v.keyDir === dirname(p.keyFile))!.dataDir : layout.spares.find((x) => x.nodeId === victim.nodeId)!.dataDir;
     rmSync(dataDir, { recursive: true, force: true });
+    // Restored from nothing, it knows only the genesis set: its operator gives it the current
+    // validators (id, address, key), as `loulan validator status` lists them.
+    const configFile = victim.nodeId < 4 ? join(dirname(dataDir), 'config.json') : layout.spares.find((x) => x.nodeId === victim.nodeId)!.configFile;
+    const config = JSON.parse(readFileSync(configFile, 'utf8')) as { p2p: { peers: unknown[] } };
+    const base = layout.validators[0]!.p2pPort;
+    config.p2p.peers = now.validators.filter((v) => v.nodeId !== victim.nodeId).map((v) => ({ index: v.nodeId, url: `ws://127.0.0.1:${base + 10 * v.nodeId}/p2p`, publicKey: v.publicKey }));
+    writeFileSync(configFile, JSON.stringify(config, null, 2));
     await progress(3n);
     await start(victim.nodeId);
     const top = BigInt((await members()).height);
