@@ -1045,6 +1045,10 @@ export class ValidatorNode implements NodeApi {
 
   submitTx(bytes: Uint8Array): SubmitResult {
     if (this.#closed) throw new LoulanError('INTERNAL', 'node is stopping');
+    // Accepting what cannot reach any validator would leave the client waiting for nothing.
+    if (this.#transport.connected().length === 0) {
+      throw new LoulanError('NODE_NOT_CONNECTED', 'this node has no link to another validator; submit to another one', { details: { self: this.self } });
+    }
     let result;
     try {
       const known = toHex(txHash(bytes));

@@ -9,7 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freeBasePort } from '../support/ports.ts';
+import { freeBasePort, until } from '../support/ports.ts';
 import { TransferFactory } from '../support/txgen.ts';
 import { parseGenesis } from '../../core-chain/ledger/index.ts';
 
@@ -50,6 +50,11 @@ describe('loulan testnet', () => {
     expect(pids).toBe(4);
     const status = (await (await fetch(`http://127.0.0.1:${base + 1}/v1/status`)).json()) as { validators: unknown[] };
     expect(status.validators).toHaveLength(4);
+    // A validator takes transactions once it is linked to the others (NODE_NOT_CONNECTED before).
+    await until('validator 0 linked to the others', 20_000, async () => {
+      const s = (await (await fetch(`http://127.0.0.1:${base + 1}/v1/status`)).json()) as { connectedPeers: number[] };
+      return s.connectedPeers.length === 3 ? true : undefined;
+    });
     // One committed transfer, so that every validator has signed (and persisted) something.
     const genesis = parseGenesis(readFileSync(join(dir, 'genesis.json'), 'utf8'));
     const tx = TransferFactory.fromFile(genesis, join(dir, 'accounts.json')).next();
