@@ -985,6 +985,13 @@ export class ValidatorNode implements NodeApi {
           // committed or invalid by now
         }
       }
+      // Clients waiting for a transaction the snapshot made stale (committed in blocks this node
+      // skipped, or replaced) would wait for nothing: answer them now; they can ask any validator.
+      for (const [hash, waiters] of [...this.#waiters]) {
+        if (this.#mempool.has(fromHex(hash))) continue;
+        this.#waiters.delete(hash);
+        for (const w of waiters) w.resolve({ hash, status: 'unknown' });
+      }
       this.#setSince = 0n;
       this.#updateMembers();
     } finally {
