@@ -46,6 +46,7 @@ import {
   type Receipt,
 } from '../ledger/index.ts';
 import { BlockStore, SafetyFile, SnapshotAssembler, type BlockRecord } from '../store/index.ts';
+import type { HandoverRecord } from '../store/blocks.ts';
 import { inclusionProof } from '../crypto/merkle.ts';
 import type { BlockView, EventView, HeaderView, NodeApi, NodeEvent, NodeStatus, StateProofView, SubmitResult, TxStatus, ValidatorInfo } from './api.ts';
 import { proofToJson } from '../smt/proof.ts';
@@ -166,6 +167,7 @@ export class ValidatorNode implements NodeApi {
   #assembler: SnapshotAssembler | null = null;
   /** Validator sets by first height, as verified hand-overs since our tip showed them (snapshot sync). */
   #syncSets: ValidatorEpoch[] = [];
+  #syncHandovers: HandoverRecord[] = [];
 
   private constructor(config: NodeConfig, options: NodeOptions) {
     this.config = config;
@@ -834,13 +836,13 @@ export class ValidatorNode implements NodeApi {
       return;
     }
     if (kind === RESP_HANDOVERS) {
-      let sets: ValidatorEpoch[];
       try {
-        sets = this.#followHandovers(r);
+        const followed = this.#followHandovers(r);
+        this.#syncSets = followed.epochs;
+        this.#syncHandovers = followed.records;
       } catch (error) {
         return this.#syncFailed(`bad validator-set hand-overs: ${String(error)}`);
       }
-      this.#syncSets = sets;
       this.#assembler = new SnapshotAssembler({ maxTotalBytes: 1024 * 1024 * 1024 });
       this.#syncRequest = (this.#syncRequest + 1) >>> 0;
       this.#transport.send(from, CH_SYNC_REQ, new Writer().u8(SYNC_SNAPSHOT).u32(this.#syncRequest).finish());
@@ -912,10 +914,11 @@ export class ValidatorNode implements NodeApi {
    * hand-over block must be certified by the set in force at its height (starting from ours) and
    * name the next set by its hash. Returns the sets by the first height each certifies.
    */
-  #followHandovers(r: Reader): ValidatorEpoch[] {
+  #followHandovers(r: Reader): { epochs: ValidatorEpoch[]; records: HandoverRecord[] } {
     const count = r.u32('count');
     if (count > MAX_HANDOVERS) throw new Error('too many hand-overs');
     const epochs: ValidatorEpoch[] = [{ from: 0n, chain: this.#chain, publicKeys: this.#publicKeys }];
+    const records: HandoverRecord[] = [];
     let after = this.#ledger.tip().height;
     for (let i = 0; i < count; i++) {
       const headerBytes = r.varBytes(1024, 'header');
@@ -932,9 +935,10 @@ export class ValidatorNode implements NodeApi {
       }
       if (!equalBytes(validatorSetHash(keys.map((publicKey) => ({ publicKey }))), header.nextValidatorSetHash)) throw new Error(`hand-over at ${header.height} names other keys`);
       epochs.push({ from: header.height + 1n, chain: { chainId: this.genesis.chainId, validatorSetHash: header.nextValidatorSetHash }, publicKeys: keys });
+      records.push({ height: header.height, hash: cert.digest, header: headerBytes, cert, nextValidatorSet: keys });
     }
     r.finish();
-    return epochs;
+    return { epochs, records };
   }
 
   /** Runs `fn` once the inputs queued so far have been processed. */
@@ -973,7 +977,7 @@ export class ValidatorNode implements NodeApi {
     await this.#pause();
     try {
       if (snap.height < this.#replica.height) return this.#continueSync();
-      await this.#store.writeSnapshot(snap, installed);
+      await this.#store.writeSnapshot(snap, installed, this.#syncHandovers);
       // The ledger is rebuilt on the snapshot's state: keep what clients submitted meanwhile (the
       // pool re-checks each against the new state; what is stale now drops out).
       const pending = this.#mempool.all();

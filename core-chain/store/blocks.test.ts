@@ -271,6 +271,26 @@ describe('snapshots', () => {
     expect(await rejection(target.writeSnapshot(received))).toMatchObject({ code: 'STORE_COMMIT_INVALID', details: { reason: 'height' } });
   });
 
+  it('keeps validator-set hand-overs: committed with their block, or verified below an installed snapshot', async () => {
+    const source = await openStore();
+    const keys = [new Uint8Array(33).fill(2), new Uint8Array(33).fill(3)];
+    await commitRange(source, 1n, 2n);
+    await source.commitBlock({ ...makeBlock(3n), nextValidatorSet: keys });
+    await commitRange(source, 4n, 6n);
+    const served = await source.getHandovers(1n, 10);
+    expect(served.map((h) => [h.height, h.nextValidatorSet])).toEqual([[3n, keys]]);
+    expect(served[0]!.cert).toEqual(makeBlock(3n).cert);
+    expect(served[0]!.header).toEqual(makeBlock(3n).header);
+    expect(await source.getHandovers(4n, 10)).toEqual([]);
+
+    // A node installing a snapshot at 6 keeps the hand-over it verified to trust it, and serves it on.
+    const snap = await source.readSnapshot();
+    const target = await openStore(join(root, 'target-handovers'));
+    await target.writeSnapshot(snap, undefined, served);
+    expect(await target.getHandovers(0n, 10)).toEqual(served);
+    expect(await target.getBlock(3n)).toBeUndefined(); // the header only, no body
+  });
+
   it('a snapshot stream is consistent even when blocks commit while it is read', async () => {
     const store = await openStore();
     await commitRange(store, 1n, 3n, 200);

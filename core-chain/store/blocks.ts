@@ -81,6 +81,10 @@ export interface Handover extends BlockRecord {
   readonly nextValidatorSet: Uint8Array[];
 }
 
+export interface HandoverRecord extends BlockRecord {
+  readonly nextValidatorSet: readonly Uint8Array[];
+}
+
 /** What survives pruning: enough to prove anything against the header. */
 export interface BlockRecord {
   readonly height: bigint;
@@ -473,7 +477,11 @@ export class BlockStore {
    * the header's state root matches the entries. Atomically replaces the whole state, records the
    * header and certificate at its height and moves the tip there; bodies below it are not served.
    */
-  writeSnapshot(snap: Snapshot, state?: State): Promise<void> {
+  /**
+   * `handovers`: the validator-set hand-overs below the snapshot that the caller verified to trust it;
+   * kept (header, certificate, incoming keys) so that this node can serve them to the next one.
+   */
+  writeSnapshot(snap: Snapshot, state?: State, handovers: readonly HandoverRecord[] = []): Promise<void> {
     // The tree is built before queueing (CPU work, no store access); a caller that checked the root
     // against the certified header passes the state it built for that and saves the rebuild.
     const tree = (state ?? State.fromEntries(snap.entries)).tree;
@@ -500,6 +508,14 @@ export class BlockStore {
       batch.put(toHex(hash), u64(height), { sublevel: this.#hash });
       batch.put('tip', concat(u64(height), hash), { sublevel: this.#meta });
       batch.put('pruned', u64(height + 1n), { sublevel: this.#meta });
+      for (const record of handovers) {
+        if (record.height >= height) continue;
+        const at = heightKey(record.height);
+        checkHash(record.hash, 'handovers.hash');
+        batch.put(at, concat(record.hash, record.header), { sublevel: this.#hdr });
+        batch.put(at, encodeCertificate(record.cert), { sublevel: this.#cert });
+        batch.put(at, encodeList(record.nextValidatorSet), { sublevel: this.#vset });
+      }
       this.#onPoint?.('before-batch');
       await batch.write({ sync: true });
       this.#onPoint?.('after-batch');
