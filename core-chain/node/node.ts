@@ -230,15 +230,16 @@ export class ValidatorNode implements NodeApi {
     }
     await this.#restoreLedger(safety);
     const tls = this.config.p2p.tls;
+    const members = this.#transportMembers();
     this.#transport = new Transport(
       {
         self: this.self,
         chainId: this.genesis.chainId,
-        validators: this.#transportMembers(),
+        validators: members,
         privateKey: this.#privateKey,
         listen: { host: this.config.p2p.host, port: this.config.p2p.port },
         // Configured peers that have left the set are not dialled (the chain knows better than the file).
-        peers: this.config.p2p.peers.filter((p) => p.index === this.self || this.#transportMembers().some((m) => m.index === p.index)),
+        peers: this.config.p2p.peers.filter((p) => p.index === this.self || members.some((m) => m.index === p.index)),
         maxFrameBytes: this.config.consensus.maxBlockBytes * 4 + 1024 * 1024,
         ...(tls === undefined ? {} : { tls: { cert: readFileSync(tls.certFile, 'utf8'), key: readFileSync(tls.keyFile, 'utf8'), ca: readFileSync(tls.caFile, 'utf8') } }),
         log: (level, message, fields) => {

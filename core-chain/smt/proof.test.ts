@@ -1,23 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { LoulanError } from '../errors.ts';
 import { decodeProof, decodeProofCompact, encodeProof, encodeProofCompact, proofFromJson, proofToJson, ZERO, type SparseProof } from './proof.ts';
+import { codeOf } from '../ledger/testkit.ts';
 
 const hash = fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.constant(new Uint8Array(32)));
 const proofArb: fc.Arbitrary<SparseProof> = fc.record({
   leaf: fc.option(fc.record({ keyHash: hash, valueHash: hash }), { nil: null }),
   siblings: fc.array(hash, { maxLength: 256 }),
 });
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof LoulanError) return error.code;
-    throw error;
-  }
-  return 'none';
-}
 
 describe('proof encodings', () => {
   it('JSON, binary and compact binary round-trip', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256, toHex } from '../crypto/hash.ts';
-import { LoulanError } from '../errors.ts';
 import { isZero, pathBit, verifySparseProof, ZERO, type SparseProof } from './proof.ts';
 import { SparseMerkleTree, type TreeChange } from './tree.ts';
+import { codeOf } from '../ledger/testkit.ts';
 
 /** A small key space, so batches update and delete keys that exist. */
 const keyHashOf = (n: number): Uint8Array => sha256(Uint8Array.of(n >> 8, n & 0xff));
@@ -36,16 +36,6 @@ function applyBatch(tree: SparseMerkleTree, model: Map<string, readonly [Uint8Ar
     if (v === null) model.delete(toHex(keyHashOf(k)));
     else model.set(toHex(keyHashOf(k)), [keyHashOf(k), valueHashOf(v)]);
   }
-}
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof LoulanError) return error.code;
-    throw error;
-  }
-  return 'none';
 }
 
 describe('sparse Merkle tree', () => {
