@@ -6,6 +6,9 @@ import { LoulanError } from '../core-chain/errors.ts';
 import { parseArgs, required } from './args.ts';
 import type { Command } from './main.ts';
 
+/** How long a clean shutdown may take before the process exits anyway. */
+const SHUTDOWN_TIMEOUT_MS = 15_000;
+
 export const nodeCommand: Command = {
   name: 'node',
   summary: 'run one core-chain validator (its own database, peer links and RPC server)',
@@ -30,8 +33,18 @@ export const nodeCommand: Command = {
     const address = rpc.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.rpc.port;
     io.out(JSON.stringify({ event: 'ready', name: config.name, index: node.self, rpc: `http://${config.rpc.host}:${port}`, p2p: node.p2pPort }));
+    let rpcClosed = false;
     const stop = async () => {
+      // A validator's acknowledged state is on disk before it is acknowledged, so exiting without a
+      // clean close is safe; a shutdown that hangs (a peer that never answers, a stuck socket) must
+      // not keep the process, and its operator, waiting. The watchdog says which stage hung.
+      const watchdog = setTimeout(() => {
+        io.err(JSON.stringify({ event: 'shutdown-timeout', name: config.name, stage: rpcClosed ? node.closingStage : 'rpc' }));
+        process.exit(1);
+      }, SHUTDOWN_TIMEOUT_MS);
+      watchdog.unref();
       await rpc.close();
+      rpcClosed = true;
       await node.close();
     };
     const onSignal = () => void stop();

@@ -79,6 +79,11 @@ export const ERROR_CODES = {
   VALSET_MISMATCH: { status: 400, phase: 'prove', summary: 'A header announces a validator-set change, but the next set it carries is missing or does not hash to its nextValidatorSetHash; `details.height` names it.' },
   VALSET_INVALID: { status: 400, phase: 'prove', summary: 'A validator set handed to the verifier is empty, too large, has a key that is not 33 bytes, or a chainId that is not 32 bytes; `details.field` names it.' },
 
+  // -- prove: message anchors (a message digest in a batch anchored by the xmsg contract; core-chain/verify/anchor.ts) --
+  ANCHOR_WRONG_EVENT: { status: 400, phase: 'prove', summary: 'The proven event is not an `anchored` event of the `xmsg` contract; `details.contract` and `details.type` say what it is.' },
+  ANCHOR_WRONG_BATCH: { status: 400, phase: 'prove', summary: 'The anchored event names another switch or batch than the one expected; `details.field` (switchId or batchSeq), `details.expected`, `details.actual`.' },
+  ANCHOR_LEAF_NOT_IN_BATCH: { status: 400, phase: 'prove', summary: 'The message leaf is not in the anchored batch: its index is outside the batch (`details.reason` index), a path hash is not 32 bytes (hash-length), the path has the wrong length (length), or it leads to another root (root).' },
+
   // -- validate: schemas and envelopes ---------------------------------------------------------------
   VALIDATE_UNKNOWN_TYPE: { status: 400, phase: 'validate', summary: 'The envelope `type` names no registered payload schema; `details.pointer` is `/type`.' },
   VALIDATE_REQUIRED: { status: 400, phase: 'validate', summary: 'A required field is missing; `details.pointer` is where it should be.' },
@@ -128,10 +133,48 @@ export const ERROR_CODES = {
   REGISTRY_LAST_KEY: { status: 409, phase: 'validate', summary: 'Revoking this key would leave the participant without an active key; add the new key first.' },
   GOVERNANCE_NOT_MEMBER: { status: 403, phase: 'validate', summary: 'The voter is not a current validator (never was, or was removed): only current validator keys vote on proposals.' },
   GOVERNANCE_DUPLICATE_VOTE: { status: 409, phase: 'validate', summary: 'This validator already approved the proposal; a vote counts once.' },
+  CONTRACT_CONFLICT: { status: 409, phase: 'validate', summary: 'A call repeats an idempotency key with other content (a message id delivered with another digest, a schema version registered with another hash); `details.kind` and `details.id` name it. The first content stays.' },
+  CONTRACT_DUPLICATE_APPROVAL: { status: 409, phase: 'validate', summary: 'The sender\'s participant already approved this change; an approval counts once per participant, whichever of its keys signs; `details.change` and `details.participant`.' },
+  CONTRACT_CHANGE_APPLIED: { status: 409, phase: 'validate', summary: 'The change was already applied; it takes no more approvals; `details.change` names it.' },
+  CONTRACT_CHANGE_EXPIRED: { status: 409, phase: 'validate', summary: 'The change expired (block time reached its `expiresAt`) before it gathered enough approvals; propose it again; `details.change` and `details.expiresAt`.' },
   GOVERNANCE_PROPOSAL_CLOSED: { status: 409, phase: 'validate', summary: 'The proposal has already passed; no more votes are taken.' },
   GOVERNANCE_PROPOSAL_EXPIRED: { status: 409, phase: 'validate', summary: 'The proposal expired (block time reached its `expiresAt`) before it passed.' },
   GOVERNANCE_CHANGE_PENDING: { status: 409, phase: 'validate', summary: 'A validator-set change is already scheduled; another can pass only after it has taken effect.' },
   GOVERNANCE_MIN_VALIDATORS: { status: 409, phase: 'validate', summary: 'Removing this validator would leave fewer than 4 validators.' },
+
+  // -- switch: intake (checked in this order; a rejected message leaves no trace) ------------------------
+  INTAKE_MALFORMED: { status: 400, phase: 'validate', summary: 'The request body is not a JSON envelope or batch (`{messages: [...], sig?}`), or a batch is empty or over its item limit; `details.pointer` names the field.' },
+  INTAKE_SCHEMA_NOT_REGISTERED: { status: 422, phase: 'validate', summary: 'The payload schema for the envelope `type` is not registered on the core chain in the version this switch validates with; `details.schemaId` names it.' },
+  INTAKE_UNKNOWN_SOURCE: { status: 401, phase: 'validate', summary: 'The envelope `source` is not an active participant on the core chain; `details.source` names it.' },
+  INTAKE_KEY_NOT_OF_SOURCE: { status: 401, phase: 'validate', summary: 'The signature\'s `kid` names a key that is not an active key of the envelope `source` (another participant\'s, revoked, or suspended); `details.kid` names it.' },
+  INTAKE_FORBIDDEN: { status: 403, phase: 'validate', summary: 'The source holds none of the roles that may send this message `type`; `details.required` lists them.' },
+  INTAKE_SEQ_REPLAY: { status: 409, phase: 'validate', summary: 'The channel (`source`, `to`) already accepted another message with this `seq`; `details.seq` names it.' },
+  INTAKE_SEQ_TOO_OLD: { status: 409, phase: 'validate', summary: 'The `seq` is below the channel\'s anti-replay window (the highest accepted `seq` minus the window size), so it can no longer be checked for replay; `details.highest` and `details.window` say where the window starts.' },
+  INTAKE_EXPIRED: { status: 422, phase: 'validate', summary: 'The envelope `expiresAt` is not after the switch\'s clock: the deadline has passed.' },
+  INTAKE_CLOCK_SKEW: { status: 422, phase: 'validate', summary: 'The envelope `time` is further in the future than the allowed clock skew, or after its own `expiresAt`.' },
+  INTAKE_ID_CONFLICT: { status: 409, phase: 'validate', summary: 'The source already sent a different message under this `id`; the same id with the same content returns the original result instead.' },
+  INTAKE_VALUE_CAP: { status: 429, phase: 'validate', summary: 'Accepting the message would move more value than the per-participant or per-route cap allows in the current window; `details.scope`, `details.cap` and `details.windowMs` say which.' },
+  INTAKE_OVERLOADED: { status: 503, phase: 'validate', summary: 'The switch\'s intake queue or store is saturated; retry after the `Retry-After` delay.' },
+  MESSAGE_NOT_FOUND: { status: 404, phase: 'route', summary: 'No message with this id is known to the switch (for this source, when given); `details.id` names it.' },
+  MESSAGE_NOT_ANCHORED: { status: 409, phase: 'prove', summary: 'The message has not been anchored on the core chain yet; retry once its anchor batch is committed.' },
+  APPROVAL_NOT_PENDING: { status: 409, phase: 'validate', summary: 'The message is not waiting for an operator\'s approval (never was, already approved, rejected or expired).' },
+  SWITCH_UNAUTHORIZED: { status: 401, phase: 'validate', summary: 'An operator request lacks a valid operator token (`Authorization: Bearer ...`).' },
+  SWITCH_STORE_FAILED: { status: 503, phase: 'storage', summary: 'The switch could not write to its store; nothing was acknowledged.' },
+
+  // -- switch: routing and delivery -------------------------------------------------------------------
+  ROUTE_NOT_FOUND: { status: 404, phase: 'route', summary: 'No routing-table entry matches the address, and there is no default route; `details.address` names it.' },
+  ROUTE_INVALID: { status: 400, phase: 'route', summary: 'A route entry or change is malformed (prefix, link, adapter target); `details.pointer` names the field.' },
+  ROUTE_ADAPTER_UNAVAILABLE: { status: 503, phase: 'route', summary: 'The route\'s link names an adapter kind this switch does not run, or one it cannot configure; `details.kind` names it.' },
+  DELIVER_FAILED: { status: 502, phase: 'deliver', summary: 'A delivery attempt failed in a way that may succeed later (connection error, timeout, 5xx, 408, 429); the message is retried.' },
+  DELIVER_REJECTED: { status: 422, phase: 'deliver', summary: 'The destination refused the message for good (a 4xx other than 408/429, a contract refusal); it goes to the dead-letter queue.' },
+  DELIVER_ATTEMPTS_EXHAUSTED: { status: 502, phase: 'deliver', summary: 'The route\'s retry policy ran out of attempts; the message is in the dead-letter queue with the last error.' },
+  DELIVER_EXPIRED: { status: 410, phase: 'deliver', summary: 'The message passed its deadline (`expiresAt`) before it was delivered; it is not delivered, and the sender is told.' },
+  DELIVER_NO_ROUTE: { status: 404, phase: 'deliver', summary: 'No route matched the message\'s destination when it was due; it goes to the dead-letter queue.' },
+  DELIVER_CIRCUIT_OPEN: { status: 503, phase: 'deliver', summary: 'The link\'s circuit breaker is open after repeated failures; attempts resume after its cool-down.' },
+  DELIVER_APPROVAL_REJECTED: { status: 403, phase: 'deliver', summary: 'An operator rejected the message held for approval; it is not delivered.' },
+  DLQ_NOT_FOUND: { status: 404, phase: 'deliver', summary: 'No dead-lettered message has this id.' },
+  DELIVER_SEQ_WAITING: { status: 409, phase: 'deliver', summary: 'History note: the message waits on an ordered channel until the message with an earlier `seq` (named in the detail) is delivered, dead or expired; a missing one is reported as a gap.' },
+  MESSAGE_STUCK: { status: 504, phase: 'deliver', summary: 'Alert in a message\'s history: its status has not changed for longer than the switch\'s stuck-message threshold (held messages excepted); raised once per stall.' },
 
   // -- rpc: the validator's HTTP / WebSocket API and its client -------------------------------------
   RPC_ROUTE_NOT_FOUND: { status: 404, phase: 'route', summary: 'No RPC route matches the method and path (a path parameter longer than the router allows counts as no match).' },

@@ -28,9 +28,7 @@ import {
   Mempool,
   State,
   committedNonce,
-  contractRegistry,
-  createAssetContract,
-  createRegistryContract,
+  standardContracts,
   decodeBlock,
   decodeEvent,
   decodeHeader,
@@ -48,7 +46,7 @@ import {
 import { BlockStore, SafetyFile, SnapshotAssembler, type BlockRecord } from '../store/index.ts';
 import type { HandoverRecord } from '../store/blocks.ts';
 import { inclusionProof } from '../crypto/merkle.ts';
-import type { BlockView, EventView, HeaderView, NodeApi, NodeEvent, NodeStatus, StateProofView, SubmitResult, TxStatus, ValidatorInfo } from './api.ts';
+import type { BlockView, EventView, HeaderView, NodeApi, NodeEvent, NodeStatus, StateListView, StateProofView, SubmitResult, TxStatus, ValidatorInfo } from './api.ts';
 import { proofToJson } from '../smt/proof.ts';
 import { loadPrivateKey, type NodeConfig } from './config.ts';
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts';
@@ -132,6 +130,8 @@ export class ValidatorNode implements NodeApi {
 
   #queue: Input[] = [];
   #draining = false;
+  /** The shutdown stage in progress (see `close`), for a watchdog to report. */
+  #closing = '';
   #drained: Array<() => void> = [];
   /** Set while a snapshot replaces the ledger: inputs queue up but are not processed. */
   #paused = false;
@@ -394,7 +394,7 @@ export class ValidatorNode implements NodeApi {
       lastCert = record.cert;
     }
     const state = this.#state;
-    const contracts = contractRegistry([createAssetContract(), createRegistryContract()]);
+    const contracts = standardContracts();
     this.#mempool = new Mempool({ chainId: this.genesis.chainId, nonceOf: (address) => committedNonce(state, address), contracts, state });
     this.#ledger = new Ledger({
       chainId: this.genesis.chainId,
@@ -1158,6 +1158,16 @@ export class ValidatorNode implements NodeApi {
     return this.#state.get(key);
   }
 
+  listState(prefix: string, after: string, limit: number): StateListView {
+    const { entries, more } = this.#state.list(prefix, after, limit);
+    const last = entries.at(-1);
+    return {
+      height: this.#ledger.tip().height,
+      entries: entries.map(([key, value]) => ({ key, value: toHex(value) })),
+      ...(more && last !== undefined ? { next: last[0] } : {}),
+    };
+  }
+
   async proveState(key: string): Promise<StateProofView> {
     // Value and proof are read together from the committed state; its block may still be on its way
     // to disk (commits are written in the background), so wait for the write before reading it.
@@ -1224,6 +1234,11 @@ export class ValidatorNode implements NodeApi {
     void this.close().finally(() => fatal(error instanceof Error ? error : new Error(String(error))));
   }
 
+  /** Where a shutdown in progress is: '' before `close`, then each stage, then 'closed'. */
+  get closingStage(): string {
+    return this.#closing;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -1234,12 +1249,19 @@ export class ValidatorNode implements NodeApi {
     if (this.#regossipTimer !== null) clearInterval(this.#regossipTimer);
     for (const [hash, waiters] of this.#waiters) for (const w of waiters) w.resolve({ hash, status: 'unknown' });
     this.#waiters.clear();
+    // Each stage is logged, so that a shutdown that hangs says where.
+    this.#closing = 'transport';
     await this.#transport?.close();
+    this.#closing = 'verify pool';
     await this.#pool.close();
     // Let an in-flight effect finish its disk write before the store closes.
+    this.#closing = 'input queue';
     while (this.#draining) await new Promise((resolve) => setTimeout(resolve, 5));
+    this.#closing = 'block write';
     await this.#lastWrite;
+    this.#closing = 'store';
     await this.#store?.close();
+    this.#closing = 'closed';
     this.#stopResolve();
   }
 }
