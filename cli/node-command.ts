@@ -43,7 +43,9 @@ export const nodeCommand: Command = {
         process.exit(1);
       }, SHUTDOWN_TIMEOUT_MS);
       watchdog.unref();
-      await rpc.close();
+      const closing = rpc.close();
+      node.releaseWaiters();
+      await closing;
       rpcClosed = true;
       await node.close();
     };

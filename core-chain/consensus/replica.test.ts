@@ -151,4 +151,32 @@ describe('an observer (self = -1): follows, never signs', () => {
     const short = r.step({ kind: 'certified', payload, cert: { height: 2n, view: 0n, digest, sigs: sigs.slice(0, 2).map((s) => ({ ...s })) } }, 5);
     expect(short.map((e) => e.kind)).not.toContain('commit');
   });
+
+  test('at the first height of a new validator set, view changes carrying the outgoing set\'s certificate are valid', () => {
+    // Blocks 1..10 were certified by the genesis set (`keys`); a hand-over brings in a set of five.
+    const next = [...keys, generateKeyPair('ES256K')];
+    const nextKeys = next.map((k) => k.publicKey);
+    const nextChain: ChainBinding = { ...chain, validatorSetHash: sha256(new TextEncoder().encode('set-2')) };
+    const nextCrypto = (i: number) => validatorCrypto(nextKeys, next[i]!.privateKey);
+    const digest = sha256(new Uint8Array([10]));
+    const lastCert = { height: 10n, view: 0n, digest, sigs: [0, 1, 2].map((from) => ({ from, sig: crypto(from).sign(commitSigningBytes(chain, 10n, 0n, digest)) })) };
+    // Replica 1 leads view 1 of the new set.
+    const r = new Replica({ n: 5, self: 1, chain: nextChain, progressTimeoutMs: 1000, statusIntervalMs: 1000 }, app, nextCrypto(1), { committedHeight: 10n, lastCert, safety: null });
+    r.step({ kind: 'start' }, 0);
+    const effects: Effect[] = [];
+    for (const from of [0, 2, 3, 4]) {
+      const body = { kind: 'view-change' as const, view: 1n, height: 11n, lastCert, prepared: null };
+      const sig = nextCrypto(from).sign(signingBytes(nextChain, { ...body, from }));
+      effects.push(...r.step({ kind: 'message', msg: { ...body, from, sig } }, 10 + from));
+    }
+    expect(effects.filter((e) => e.kind === 'fault')).toEqual([]);
+    expect(broadcasts(effects)).toContain('new-view');
+    expect(r.view).toBe(1n);
+    expect(r.changing).toBe(false);
+    // A certificate for that height with another digest still needs valid signatures, and has none here.
+    const forged = { ...lastCert, digest: sha256(new Uint8Array([11])) };
+    const body = { kind: 'view-change' as const, view: 2n, height: 11n, lastCert: forged, prepared: null };
+    const sig = nextCrypto(4).sign(signingBytes(nextChain, { ...body, from: 4 }));
+    expect(r.step({ kind: 'message', msg: { ...body, from: 4, sig } }, 20).map((e) => e.kind)).toEqual(['fault']);
+  });
 });

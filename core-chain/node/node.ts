@@ -1234,6 +1234,15 @@ export class ValidatorNode implements NodeApi {
     void this.close().finally(() => fatal(error instanceof Error ? error : new Error(String(error))));
   }
 
+  /**
+   * Answers every client waiting for a commit (status `unknown`) instead of making it wait out its
+   * timeout: called first on shutdown, so the RPC server can close without waiting for long polls.
+   */
+  releaseWaiters(): void {
+    for (const [hash, waiters] of this.#waiters) for (const w of waiters) w.resolve({ hash, status: 'unknown' });
+    this.#waiters.clear();
+  }
+
   /** Where a shutdown in progress is: '' before `close`, then each stage, then 'closed'. */
   get closingStage(): string {
     return this.#closing;
@@ -1247,9 +1256,8 @@ export class ValidatorNode implements NodeApi {
     if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
     if (this.#gossipTimer !== null) clearTimeout(this.#gossipTimer);
     if (this.#regossipTimer !== null) clearInterval(this.#regossipTimer);
-    for (const [hash, waiters] of this.#waiters) for (const w of waiters) w.resolve({ hash, status: 'unknown' });
-    this.#waiters.clear();
-    // Each stage is logged, so that a shutdown that hangs says where.
+    this.releaseWaiters();
+    // Each stage is recorded, so that a shutdown that hangs says where (see `closingStage`).
     this.#closing = 'transport';
     await this.#transport?.close();
     this.#closing = 'verify pool';
