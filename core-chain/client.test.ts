@@ -7,7 +7,8 @@ import { LoulanError } from './errors.ts';
 import { encodeAssetArgs } from './ledger/contracts/asset.ts';
 import { makeAccount, signedTx } from './ledger/testkit.ts';
 import { decodeTx, txHash } from './ledger/tx.ts';
-import type { BlockView, EventView, HeaderView, NodeApi, StateProofView, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './node/api.ts';
+import type { BlockView, EventView, HeaderView, NodeApi, StateListView, StateProofView, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './node/api.ts';
+import { State } from './ledger/state.ts';
 import { createNodeMetrics } from './node/metrics.ts';
 import { createRpcServer } from './node/rpc.ts';
 
@@ -55,8 +56,17 @@ class FakeNode implements NodeApi {
   async getHeaders(): Promise<HeaderView[]> {
     return [];
   }
-  async getEvent(): Promise<EventView | null> {
-    return null;
+  readonly events = new Map<string, EventView>();
+  async getEvent(height: bigint, index: number, proof: boolean): Promise<EventView | null> {
+    const event = this.events.get(`${height}-${index}`);
+    if (event === undefined) return null;
+    if (proof) return event;
+    const { proof: _, ...bare } = event;
+    return bare;
+  }
+  listState(prefix: string, after: string, limit: number): StateListView {
+    const { entries, more } = State.fromEntries(this.state).list(prefix, after, limit);
+    return { height: this.height, entries: entries.map(([key, value]) => ({ key, value: toHex(value) })), ...(more ? { next: entries.at(-1)![0] } : {}) };
   }
   async proveState(): Promise<StateProofView> {
     throw new LoulanError('RPC_BLOCK_NOT_FOUND', 'no proofs in this fake');
@@ -305,6 +315,63 @@ describe('CoreClient', () => {
 
     close();
     await until(() => b.node.listeners.size === 0, 'the subscription to end');
+  });
+
+  test('listState pages through a prefix; walkState yields every page once, across a failover', async () => {
+    const first = await serve();
+    const second = await serve();
+    const keys = ['k/a b', 'k/a&b=c', 'k/z', 'k/zz', 'k/€']; // key order: UTF-16 code units
+    for (const node of [first.node, second.node]) {
+      keys.forEach((key, i) => node.state.set(key, Uint8Array.of(i)));
+      node.state.set('other', Uint8Array.of(9));
+      node.height = 4n;
+    }
+    const client = new CoreClient({ endpoints: [first.url, second.url], timeoutMs: 2_000 });
+    const page = await client.listState('k/', { limit: 2 });
+    expect(page).toEqual({ height: 4n, entries: [{ key: 'k/a b', value: Uint8Array.of(0) }, { key: 'k/a&b=c', value: Uint8Array.of(1) }], next: 'k/a&b=c' });
+    expect(await client.listState('k/', { after: 'k/zz' })).toEqual({ height: 4n, entries: [{ key: 'k/€', value: Uint8Array.of(4) }] });
+    expect(await client.listState('none/')).toEqual({ height: 4n, entries: [] });
+
+    const pages: string[][] = [];
+    for await (const p of client.walkState('k/', { limit: 2 })) {
+      pages.push(p.entries.map((e) => e.key));
+      // The first node goes away mid-walk: the next page comes from the other one.
+      if (pages.length === 1) await first.app.close();
+    }
+    expect(pages).toEqual([keys.slice(0, 2), keys.slice(2, 4), keys.slice(4)]);
+    expect(second.requests.some((r) => r.startsWith('GET /v1/state?'))).toBe(true);
+    apps.splice(apps.indexOf(first.app), 1);
+
+    expect((await rejection(client.listState('k/', { limit: 1001 }))).details).toMatchObject({ pointer: '/limit' });
+    expect((await rejection(client.listState('k/', { limit: 0 }))).code).toBe('CONFIG_INVALID');
+  });
+
+  test('a node whose pages are out of order or repeat the cursor is a bad response', async () => {
+    const reply = (body: unknown) => async () => new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+    const client = (body: unknown) => new CoreClient({ endpoints: ['http://127.0.0.1:1'], fetch: reply(body) });
+    const entry = (key: string) => ({ key, value: '00' });
+    expect((await rejection(client({ height: '1', entries: [entry('b'), entry('a')] }).listState(''))).details).toMatchObject({ field: '/entries/1/key' });
+    expect((await rejection(client({ height: '1', entries: [entry('a')] }).listState('', { after: 'a' }))).details).toMatchObject({ field: '/entries/0/key' });
+    expect((await rejection(client({ height: '1', entries: [entry('a')], next: '0' }).listState(''))).details).toMatchObject({ field: '/next' });
+    expect((await rejection(client({ height: '1', entries: [], next: 'a' }).listState(''))).details).toMatchObject({ field: '/next' });
+    expect((await rejection(client({ height: '1', entries: [{ key: 'a', value: 'XY' }] }).listState(''))).details).toMatchObject({ field: '/entries/0/value' });
+    const walk = client({ height: '1', entries: [entry('a')], next: 'a' }).walkState('');
+    expect((await walk.next()).value).toMatchObject({ next: 'a' });
+    // The same page again would loop for ever: the second answer is refused, its entry not after the cursor.
+    expect((await rejection(walk.next())).code).toBe('RPC_BAD_RESPONSE');
+  });
+
+  test('getEvent returns the event, with its proof when asked, or null', async () => {
+    const live = await serve();
+    live.node.block(3n);
+    const { txHashes: _txHashes, ...header } = live.node.blocks.get(3n)!;
+    const event: EventView = { id: '3-1', height: 3n, index: 1, tx: 0, contract: 'xmsg', name: 'anchored', data: 'ab', encoded: 'cd', proof: { path: ['ee'.repeat(32)], header } };
+    live.node.events.set('3-1', event);
+    const client = new CoreClient({ endpoints: [live.url] });
+    expect(await client.getEvent(3n, 1, { proof: true })).toEqual(event);
+    const { proof: _, ...bare } = event;
+    expect(await client.getEvent(3, 1)).toEqual(bare);
+    expect(await client.getEvent(3n, 2)).toBeNull();
   });
 
   test('options are checked once, at construction', () => {

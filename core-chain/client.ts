@@ -19,9 +19,9 @@
 import { WebSocket, type RawData } from 'ws';
 import { fromHex, toHex } from './crypto/hash.ts';
 import { ERROR_CODES, LoulanError, asLoulanError, type ErrorCode } from './errors.ts';
-import type { BlockView, CertificateView, NodeEvent, NodeStatus, SubmitResult, TxReceiptView, TxStatus, ValidatorInfo } from './node/api.ts';
+import type { BlockView, CertificateView, EventView, HeaderView, NodeEvent, NodeStatus, SubmitResult, TxReceiptView, TxStatus, ValidatorInfo } from './node/api.ts';
 
-export type { BlockView, CertificateView, NodeEvent, NodeStatus, SubmitResult, TxReceiptView, TxStatus, ValidatorInfo };
+export type { BlockView, CertificateView, EventView, HeaderView, NodeEvent, NodeStatus, SubmitResult, TxReceiptView, TxStatus, ValidatorInfo };
 
 export interface CoreClientOptions {
   /** Validator RPC base URLs, e.g. `http://10.0.0.1:8545`; tried in order, starting with the first. */
@@ -43,6 +43,21 @@ export interface SubmitOptions {
 
 /** One entry of `submitTxs`: admitted (possibly as a duplicate), or refused with the node's error. */
 export type BatchResult = SubmitResult | { readonly error: LoulanError };
+
+export interface ListStateOptions {
+  /** Start after this key (exclusive); the `next` of the previous page. Default: from the first key. */
+  readonly after?: string;
+  /** Entries per page, 1..1,000 (the node refuses more with VALIDATE_RANGE). Default 100 (the node's). */
+  readonly limit?: number;
+}
+
+/** One page of `listState`: entries under the prefix in key order, all read at `height`. */
+export interface StatePage {
+  readonly height: bigint;
+  readonly entries: ReadonlyArray<{ readonly key: string; readonly value: Uint8Array }>;
+  /** Present when more entries follow: the `after` of the next page. */
+  readonly next?: string;
+}
 
 export interface SubscribeOptions {
   /** Which event types to deliver; default both. */
@@ -142,6 +157,52 @@ export class CoreClient {
       return await this.#call('GET', `/v1/state/${encodeURIComponent(key)}`, {}, (value) => fromHex(str(obj(value, '')['value'], '/value')));
     } catch (error) {
       if (error instanceof LoulanError && error.code === 'RPC_STATE_NOT_FOUND') return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * One page of the committed entries whose keys start with `prefix`, in key order.
+   *
+   * @example
+   * const page = await client.listState('routes/entry/', { limit: 1000 });
+   * const more = page.next === undefined ? null : await client.listState('routes/entry/', { after: page.next, limit: 1000 });
+   */
+  async listState(prefix: string, options: ListStateOptions = {}): Promise<StatePage> {
+    const query = new URLSearchParams({ prefix });
+    if (options.after !== undefined) query.set('after', options.after);
+    if (options.limit !== undefined) query.set('limit', String(positive('limit', options.limit, 100)));
+    return this.#call('GET', `/v1/state?${query}`, {}, (value) => parseStatePage(value, options.after ?? ''));
+  }
+
+  /**
+   * Every page under `prefix`, one request per page, until the last. Each page is read at its own
+   * height: a walk that spans blocks may see a change in one page and not in another, so a caller that
+   * needs one consistent table follows the contract's events from the first page's height on.
+   *
+   * @example
+   * for await (const page of client.walkState('routes/entry/', { limit: 1000 })) for (const { key, value } of page.entries) load(key, value);
+   */
+  async *walkState(prefix: string, options: ListStateOptions = {}): AsyncGenerator<StatePage, void, undefined> {
+    let after = options.after;
+    for (;;) {
+      const page = await this.listState(prefix, { ...options, ...(after === undefined ? {} : { after }) });
+      yield page;
+      if (page.next === undefined) return;
+      after = page.next;
+    }
+  }
+
+  /**
+   * The `index`-th event of the block at `height`, or null when the node has none there. With
+   * `proof`, the event carries its RFC 6962 audit path and the certified header (`verifyEventProof`,
+   * or an anchor proof, checks them without trusting the node).
+   */
+  async getEvent(height: bigint | number, index: number, options: { readonly proof?: boolean } = {}): Promise<EventView | null> {
+    try {
+      return await this.#call('GET', `/v1/events/${String(height)}-${index}${options.proof === true ? '?proof=1' : ''}`, {}, parseEventView);
+    } catch (error) {
+      if (error instanceof LoulanError && error.code === 'RPC_EVENT_NOT_FOUND') return null;
       throw error;
     }
   }
@@ -468,39 +529,80 @@ function parseTxStatus(value: unknown): TxStatus {
 }
 
 function parseBlock(value: unknown): BlockView {
-  const o = obj(value, '');
-  const h = obj(o['header'], '/header');
-  const c = obj(o['certificate'], '/certificate');
+  return { ...parseHeaderView(value, ''), txHashes: list(obj(value, '')['txHashes'], '/txHashes', str) };
+}
+
+function parseHeaderView(value: unknown, at: string): HeaderView {
+  const o = obj(value, at);
+  const h = obj(o['header'], `${at}/header`);
+  const c = obj(o['certificate'], `${at}/certificate`);
   return {
-    height: big(o['height'], '/height'),
-    hash: str(o['hash'], '/hash'),
+    height: big(o['height'], `${at}/height`),
+    hash: str(o['hash'], `${at}/hash`),
     header: {
-      chainId: str(h['chainId'], '/header/chainId'),
-      height: big(h['height'], '/header/height'),
-      prevHash: str(h['prevHash'], '/header/prevHash'),
-      time: big(h['time'], '/header/time'),
-      proposer: int(h['proposer'], '/header/proposer'),
-      txRoot: str(h['txRoot'], '/header/txRoot'),
-      txCount: int(h['txCount'], '/header/txCount'),
-      eventsRoot: str(h['eventsRoot'], '/header/eventsRoot'),
-      eventCount: int(h['eventCount'], '/header/eventCount'),
-      stateRoot: str(h['stateRoot'], '/header/stateRoot'),
-      validatorSetHash: str(h['validatorSetHash'], '/header/validatorSetHash'),
-      nextValidatorSetHash: str(h['nextValidatorSetHash'], '/header/nextValidatorSetHash'),
+      chainId: str(h['chainId'], `${at}/header/chainId`),
+      height: big(h['height'], `${at}/header/height`),
+      prevHash: str(h['prevHash'], `${at}/header/prevHash`),
+      time: big(h['time'], `${at}/header/time`),
+      proposer: int(h['proposer'], `${at}/header/proposer`),
+      txRoot: str(h['txRoot'], `${at}/header/txRoot`),
+      txCount: int(h['txCount'], `${at}/header/txCount`),
+      eventsRoot: str(h['eventsRoot'], `${at}/header/eventsRoot`),
+      eventCount: int(h['eventCount'], `${at}/header/eventCount`),
+      stateRoot: str(h['stateRoot'], `${at}/header/stateRoot`),
+      validatorSetHash: str(h['validatorSetHash'], `${at}/header/validatorSetHash`),
+      nextValidatorSetHash: str(h['nextValidatorSetHash'], `${at}/header/nextValidatorSetHash`),
     },
-    headerBytes: str(o['headerBytes'], '/headerBytes'),
-    txHashes: list(o['txHashes'], '/txHashes', str),
+    headerBytes: str(o['headerBytes'], `${at}/headerBytes`),
     certificate: {
-      height: big(c['height'], '/certificate/height'),
-      view: big(c['view'], '/certificate/view'),
-      blockHash: str(c['blockHash'], '/certificate/blockHash'),
-      signatures: list(c['signatures'], '/certificate/signatures', (s, field) => {
+      height: big(c['height'], `${at}/certificate/height`),
+      view: big(c['view'], `${at}/certificate/view`),
+      blockHash: str(c['blockHash'], `${at}/certificate/blockHash`),
+      signatures: list(c['signatures'], `${at}/certificate/signatures`, (s, field) => {
         const sig = obj(s, field);
         return { validator: int(sig['validator'], `${field}/validator`), signature: str(sig['signature'], `${field}/signature`) };
       }),
     },
   };
 }
+
+function parseEventView(value: unknown): EventView {
+  const o = obj(value, '');
+  const view: EventView = {
+    id: str(o['id'], '/id'),
+    height: big(o['height'], '/height'),
+    index: int(o['index'], '/index'),
+    tx: int(o['tx'], '/tx'),
+    contract: str(o['contract'], '/contract'),
+    name: str(o['name'], '/name'),
+    data: str(o['data'], '/data'),
+    encoded: str(o['encoded'], '/encoded'),
+  };
+  if (o['proof'] === undefined) return view;
+  const p = obj(o['proof'], '/proof');
+  return { ...view, proof: { path: list(p['path'], '/proof/path', str), header: parseHeaderView(p['header'], '/proof/header') } };
+}
+
+function parseStatePage(value: unknown, after: string): StatePage {
+  const o = obj(value, '');
+  let previous = after;
+  const entries = list(o['entries'], '/entries', (item, field) => {
+    const e = obj(item, field);
+    const key = str(e['key'], `${field}/key`);
+    // A page is in key order after `after`; anything else would make a walk repeat or skip entries.
+    if (key <= previous) fail(`${field}/key`, 'a key after the previous one');
+    previous = key;
+    const hex = str(e['value'], `${field}/value`);
+    return { key, value: HEX.test(hex) ? fromHex(hex) : fail(`${field}/value`, 'hex') };
+  });
+  const page: StatePage = { height: big(o['height'], '/height'), entries };
+  if (o['next'] === undefined) return page;
+  const next = str(o['next'], '/next');
+  if (entries.length === 0 || next < previous) fail('/next', 'a key at or after the last entry');
+  return { ...page, next };
+}
+
+const HEX = /^(?:[0-9a-f]{2})*$/;
 
 function parseStatus(value: unknown): NodeStatus {
   const o = obj(value, '');

@@ -15,15 +15,16 @@
  *
  * Layout (string keys; numbers are 16 lowercase hex digits so that byte order is numeric order):
  *   m!<source>\0<id>       MessageRecord (JSON)
+ *   i!<id>\0<source>       '': finds a message by id alone
  *   p!<order>              <source>\0<id>: messages not yet terminal, in acceptance order
  *   d!<order>              <source>\0<id>: the dead-letter queue, in acceptance order
  *   e!<cursor>             StatusEvent (JSON): the log `/v1/stream` replays
- *   c!<source>\0<to>       channel state (JSON, see intake)
+ *   l!<leaf>               <leaf hex>|<source>\0<id>: anchoring leaves in order (anchor.ts)
  *   x!<name>               small named records other modules keep (anchoring, limits, checkpoints)
  *   meta!counters          {order, cursor}: the next free numbers
  */
 import { Level } from 'level';
-import { LoulanError } from '../core-chain/index.ts';
+import { fromHex, LoulanError, sha256, toHex } from '../core-chain/index.ts';
 import { messageKey, TERMINAL_STATUSES, type MessageRecord, type StatusEvent } from './model.ts';
 
 type Op = { readonly type: 'put'; readonly key: string; readonly value: string } | { readonly type: 'del'; readonly key: string };
@@ -51,6 +52,8 @@ export class SwitchStore {
   #writing: Promise<void> | undefined;
   #nextOrder = 1;
   #nextCursor = 1;
+  /** Next anchoring leaf number (see anchor.ts): one leaf per acceptance and per delivery. */
+  #nextLeaf = 0;
   #failed: unknown;
   readonly #listeners = new Set<(events: readonly StatusEvent[]) => void>();
   #queuedEvents: StatusEvent[] = [];
@@ -70,9 +73,10 @@ export class SwitchStore {
     const store = new SwitchStore(db, options);
     const counters = await db.get('meta!counters');
     if (counters !== undefined) {
-      const parsed = JSON.parse(counters) as { order: number; cursor: number };
+      const parsed = JSON.parse(counters) as { order: number; cursor: number; leaf?: number };
       store.#nextOrder = parsed.order;
       store.#nextCursor = parsed.cursor;
+      store.#nextLeaf = parsed.leaf ?? 0;
     }
     return store;
   }
@@ -96,7 +100,11 @@ export class SwitchStore {
     const events: StatusEvent[] = [];
     for (const r of records) {
       const key = messageKey(r.source, r.id);
+      const leaf = this.#nextLeaf++;
+      r.anchors = { accepted: leaf };
+      ops.push({ type: 'put', key: `l!${hex16(leaf)}`, value: leafValue(anchorLeaf('accepted', r.digest, r.acceptedAt), key) });
       ops.push({ type: 'put', key: `m!${key}`, value: JSON.stringify(r) });
+      ops.push({ type: 'put', key: `i!${r.id}\u0000${r.source}`, value: '' });
       ops.push({ type: 'put', key: `p!${hex16(r.order)}`, value: key });
       const last = r.history[r.history.length - 1];
       if (last !== undefined) events.push(this.#event(r, last));
@@ -112,7 +120,13 @@ export class SwitchStore {
    */
   update(record: MessageRecord, extra: ReadonlyArray<{ name: string; value: unknown }> = []): Promise<void> {
     const key = messageKey(record.source, record.id);
-    const ops: Op[] = [{ type: 'put', key: `m!${key}`, value: JSON.stringify(record) }];
+    const ops: Op[] = [];
+    if (record.status === 'delivered' && record.anchors?.delivered === undefined && record.receipt !== undefined) {
+      const leaf = this.#nextLeaf++;
+      record.anchors = { ...record.anchors, delivered: leaf };
+      ops.push({ type: 'put', key: `l!${hex16(leaf)}`, value: leafValue(anchorLeaf('delivered', record.digest, record.receipt.at), key) });
+    }
+    ops.push({ type: 'put', key: `m!${key}`, value: JSON.stringify(record) });
     const order = hex16(record.order);
     if (TERMINAL_STATUSES.has(record.status)) ops.push({ type: 'del', key: `p!${order}` });
     else ops.push({ type: 'put', key: `p!${order}`, value: key });
@@ -123,6 +137,17 @@ export class SwitchStore {
     for (const e of events) ops.push({ type: 'put', key: `e!${hex16(e.cursor)}`, value: JSON.stringify(e) });
     for (const x of extra) ops.push({ type: 'put', key: `x!${x.name}`, value: JSON.stringify(x.value) });
     return this.#enqueue(ops, events);
+  }
+
+  /** Every message with this id, from any source (ids are chosen by senders, so two may collide). */
+  async messagesById(id: string, limit = 16): Promise<MessageRecord[]> {
+    await this.flushed();
+    const out: MessageRecord[] = [];
+    for await (const key of this.#db.keys({ gte: `i!${id}\u0000`, lt: `i!${id}\u0001`, limit })) {
+      const record = await this.getMessage(key.slice(key.indexOf('\u0000') + 1), id);
+      if (record !== undefined) out.push(record);
+    }
+    return out;
   }
 
   /** Writes small named records (anchoring state, limit windows, watcher checkpoints) atomically. */
@@ -170,6 +195,22 @@ export class SwitchStore {
     await this.flushed();
     const out: StatusEvent[] = [];
     for await (const value of this.#db.values({ gt: `e!${hex16(after)}`, lt: 'e!\uffff', limit })) out.push(JSON.parse(value) as StatusEvent);
+    return out;
+  }
+
+  /** Number of anchoring leaves written so far (leaf numbers are 0 .. leafCount - 1). */
+  get leafCount(): number {
+    return this.#nextLeaf;
+  }
+
+  /** Anchoring leaves `from` (inclusive) to `to` (exclusive), in order: 32-byte leaf data and the message. */
+  async leaves(from: number, to: number): Promise<Array<{ leaf: Uint8Array; message: [string, string] }>> {
+    await this.flushed();
+    const out: Array<{ leaf: Uint8Array; message: [string, string] }> = [];
+    for await (const value of this.#db.values({ gte: `l!${hex16(from)}`, lt: `l!${hex16(to)}` })) {
+      const at = value.indexOf('|');
+      out.push({ leaf: fromHex(value.slice(0, at)), message: splitKey(value.slice(at + 1)) });
+    }
     return out;
   }
 
@@ -240,7 +281,7 @@ export class SwitchStore {
       const no = this.#batchNo++;
       this.#pending = { ops: [], waiters: [] };
       this.#queuedEvents = [];
-      batch.ops.push({ type: 'put', key: 'meta!counters', value: JSON.stringify({ order: this.#nextOrder, cursor: this.#nextCursor }) });
+      batch.ops.push({ type: 'put', key: 'meta!counters', value: JSON.stringify({ order: this.#nextOrder, cursor: this.#nextCursor, leaf: this.#nextLeaf }) });
       const started = performance.now();
       try {
         const chained = this.#db.batch();
@@ -265,6 +306,24 @@ export class SwitchStore {
     }
     this.#writing = undefined;
   }
+}
+
+/**
+ * The 32-byte leaf anchoring commits for a message event: SHA-256 over a domain tag, the kind, the
+ * message digest and the time (ms, u64 big-endian). A sender recomputes it from the proof's `kind`,
+ * `digest` and `at` and its own copy of the message.
+ */
+export function anchorLeaf(kind: 'accepted' | 'delivered', digest: string, at: number): Uint8Array {
+  const tag = new TextEncoder().encode(`loulan-anchor-v1\n${kind}\n`);
+  const out = new Uint8Array(tag.length + 32 + 8);
+  out.set(tag);
+  out.set(fromHex(digest), tag.length);
+  new DataView(out.buffer).setBigUint64(tag.length + 32, BigInt(at));
+  return sha256(out);
+}
+
+function leafValue(leaf: Uint8Array, key: string): string {
+  return `${toHex(leaf)}|${key}`;
 }
 
 function splitKey(key: string): [string, string] {

@@ -14,7 +14,7 @@
 import { LoulanError } from '../errors.ts';
 import { encodeEvent, type LedgerEvent } from './events.ts';
 import { checkEntry, type StateOverlay } from './state.ts';
-import type { Role } from './contracts/registry/access.ts';
+import { ADDR_PREFIX, decodeAddrRecord, type AddrRecord, type Role } from './contracts/registry/access.ts';
 
 /** What a contract sees of the world during one call. */
 export interface ContractContext {
@@ -35,6 +35,12 @@ export interface ContractContext {
   delete(key: string): void;
   /** Exports an event (taking `data` as it is, like `put`); `contract` and `tx` are filled in here. */
   emit(type: string, data: Uint8Array): void;
+  /**
+   * The sender's registry access record (`registry/addr/<sender>`: status, roles, participant id),
+   * read-only; undefined in a begin-block hook. The one read a contract has outside its own prefix:
+   * what lets it count approvals per participant rather than per key, or bind a name to its owner.
+   */
+  senderRecord(): AddrRecord | undefined;
 }
 
 export interface Contract {
@@ -131,6 +137,12 @@ export class CallContext implements ContractContext {
     const event: LedgerEvent = { contract: this.#contract, type, tx: this.txIndex, data };
     this.encodedEvents.push(encodeEvent(event));
     this.events.push(event);
+  }
+
+  senderRecord(): AddrRecord | undefined {
+    if (this.sender === '') return undefined;
+    const bytes = this.#overlay.get(ADDR_PREFIX + this.sender);
+    return bytes === undefined ? undefined : decodeAddrRecord(bytes);
   }
 }
 

@@ -90,6 +90,16 @@ describe('genesis', () => {
     expect(fieldOf(mutate)).toBe(field);
   });
 
+  it('carries schema versions and the routing table through JSON; a genesis without them is unchanged', () => {
+    const hash = sha256(new TextEncoder().encode('schema'));
+    const input = { chainName: 'loulan-dev', time: genesis.time, validators: keys.map((publicKey, i) => ({ name: `v${i}`, publicKey })) };
+    const full = createGenesis({ ...input, schemas: [{ id: 'urn:loulan:schema:route.change:1.0.0', hash }], routes: { approvalsRequired: 2, entries: [{ prefix: '', link: { a: 1 } }] } });
+    expect(parseGenesis(stringifyGenesis(full))).toEqual(full);
+    const keysOf = (g: typeof full) => g.state.map(([key]) => key);
+    expect(keysOf(full)).toEqual(expect.arrayContaining(['registry/schema/urn:loulan:schema:route.change:1.0.0', 'routes/params', 'routes/entry/', 'routes/version']));
+    expect(keysOf(createGenesis(input)).filter((k) => k.startsWith('routes/') || k.startsWith('registry/schema/'))).toEqual([]);
+  });
+
   it('refuses text that is not JSON', () => {
     expect(() => parseGenesis('{')).toThrow(LoulanError);
   });

@@ -23,7 +23,8 @@
  * State entries are sorted strictly by key (no duplicates), so the document has one canonical form.
  * `createGenesis` always seeds the registry contract's state (contracts/registry.ts): the validator
  * set, one participant per validator key (role validator) unless a given participant holds that key,
- * the given participants, and the registry parameters; a loaded document whose registry validator set
+ * the given participants, the registry parameters and any schema versions given; with `routes`, the
+ * routing table's parameters and initial entries; a loaded document whose registry validator set
  * differs from `validators` is refused.
  * The genesis hash, SHA-256("LOULAN/GENESIS/V1" ‖ JCS(document)), is the prevHash of block 1: the
  * chain is bound to its whole genesis, initial state included.
@@ -38,7 +39,8 @@ import { assertPublicKey } from '../crypto/keys.ts';
 import { ethAddress, toChecksumAddress } from '../crypto/secp256k1.ts';
 import { LoulanError } from '../errors.ts';
 import { checkEntry, State } from './state.ts';
-import { registryGenesisEntries, validatorKeysIn, type ParticipantInput, type RegistryParams } from './contracts/registry.ts';
+import { registryGenesisEntries, validatorKeysIn, type ParticipantInput, type RegistryParams, type SchemaInput } from './contracts/registry.ts';
+import { routesGenesisEntries, type RoutesGenesisConfig } from './contracts/routes.ts';
 
 export const VALSET_DOMAIN = 'LOULAN/VALSET/V1';
 export const GENESIS_DOMAIN = 'LOULAN/GENESIS/V1';
@@ -79,6 +81,13 @@ export interface GenesisInput {
   readonly participants?: readonly ParticipantInput[];
   /** Registry parameters (activation delay, proposal lifetime); defaults in registry/records.ts. */
   readonly registry?: Partial<RegistryParams>;
+  /**
+   * Payload schema versions registered from genesis (`registry/schema/<id>`): each `$id` with the
+   * SHA-256 of its canonical document. The caller loads them (schemas/ is above the core chain).
+   */
+  readonly schemas?: readonly SchemaInput[];
+  /** The routes contract's parameters and initial entries; without it, defaults and an empty table. */
+  readonly routes?: RoutesGenesisConfig;
   readonly state?: Iterable<readonly [string, Uint8Array]>;
 }
 
@@ -113,12 +122,20 @@ export function createGenesis(input: GenesisInput): Genesis {
       validators: validators.map((v) => ({ publicKey: v.publicKey, name: v.name, organisation: organisations.get(toHex(v.publicKey)) as string })),
       participants: input.participants ?? [],
       params: input.registry ?? {},
+      schemas: input.schemas ?? [],
     });
   } catch (cause) {
     const field = cause instanceof LoulanError && typeof cause.details.field === 'string' ? cause.details.field : '';
     fail(`/registry/${field.replaceAll('.', '/')}`, 'the registry seed is invalid', cause);
   }
-  const state = [...(input.state ?? []), ...registry].map(([key, value]) => [key, value.slice()] as const);
+  let routes: [string, Uint8Array][] = [];
+  try {
+    if (input.routes !== undefined) routes = routesGenesisEntries(input.routes, input.time);
+  } catch (cause) {
+    const field = cause instanceof LoulanError && typeof cause.details.field === 'string' ? cause.details.field : '';
+    fail(`/routes/${field.replaceAll('.', '/')}`, 'the routes seed is invalid', cause);
+  }
+  const state = [...(input.state ?? []), ...registry, ...routes].map(([key, value]) => [key, value.slice()] as const);
   state.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const genesis: Genesis = {
     chainName: input.chainName,

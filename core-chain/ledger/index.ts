@@ -50,6 +50,7 @@ export {
   type AssetTransferArgs,
   type AssetMintArgs,
 } from './contracts/asset.ts';
+export { standardContracts } from './contracts/standard.ts';
 export { executeBlock, committedNonce, nonceKey, type ExecuteOptions, type ExecutionResult, type Receipt, type SkippedTx } from './executor.ts';
 export { VerifiedTxCache, txKey } from './verified.ts';
 export { Mempool, type MempoolOptions, type AddResult, type MempoolEntry } from './mempool.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256, toHex } from '../crypto/hash.ts';
 import { hashStateKey, hashStateValue, verifySparseProof } from '../smt/proof.ts';
-import { State, StateOverlay } from './state.ts';
+import { MAX_KEY_LENGTH, State, StateOverlay } from './state.ts';
 import { codeOf } from './testkit.ts';
 
 const key = fc.stringMatching(/^[a-z]{1,3}\/[a-z0-9]{0,6}$/);
@@ -166,7 +166,7 @@ describe('overlays', () => {
   });
 
   it('refuses oversized keys and values in snapshots', () => {
-    expect(codeOf(() => State.fromEntries([['k'.repeat(257), Uint8Array.of(1)]]))).toBe('CONTRACT_STATE_LIMIT');
+    expect(codeOf(() => State.fromEntries([['k'.repeat(MAX_KEY_LENGTH + 1), Uint8Array.of(1)]]))).toBe('CONTRACT_STATE_LIMIT');
     expect(codeOf(() => State.fromEntries([['', Uint8Array.of(1)]]))).toBe('CONTRACT_STATE_LIMIT');
     expect(codeOf(() => State.fromEntries([['k', new Uint8Array(64 * 1024 + 1)]]))).toBe('CONTRACT_STATE_LIMIT');
   });

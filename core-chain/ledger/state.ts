@@ -19,8 +19,11 @@ import { LoulanError } from '../errors.ts';
 import type { SparseProof } from '../smt/proof.ts';
 import { SparseMerkleTree, type TreeChange, type TreeUpdate } from '../smt/tree.ts';
 
-/** Bounds a contract cannot exceed; checked where contracts write (contracts.ts). */
-export const MAX_KEY_LENGTH = 256;
+/**
+ * Bounds a contract cannot exceed; checked where contracts write (contracts.ts). Keys carry ids: the
+ * longest today is `xmsg/inbox/<source: 253>/<messageId: 128>` (393 characters).
+ */
+export const MAX_KEY_LENGTH = 512;
 export const MAX_VALUE_BYTES = 64 * 1024;
 
 /** Read access to a state or an overlay. */
@@ -162,6 +165,35 @@ export class State implements StateReader {
   entries(): [string, Uint8Array][] {
     const keys = [...this.#map.keys()].sort();
     return keys.map((key) => [key, this.#map.get(key) as Uint8Array]);
+  }
+
+  /**
+   * A page of the entries under `prefix`: at most `limit` of those whose key starts with `prefix` and
+   * sorts after `after` ('' for the first page), in key order (UTF-16 code units, as `entries`), and
+   * whether more follow. One pass over every key, keeping only the page's smallest `limit`:
+   * O(n + m·limit) worst case for m keys under the prefix, typically O(n); for RPC paging, not hot paths.
+   */
+  list(prefix: string, after: string, limit: number): { entries: [string, Uint8Array][]; more: boolean } {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new LoulanError('INTERNAL', 'a state page holds at least one entry', { details: { limit } });
+    const page: string[] = [];
+    let more = false;
+    for (const key of this.#map.keys()) {
+      if (!key.startsWith(prefix) || key <= after) continue;
+      if (page.length === limit) {
+        more = true;
+        if (key >= (page[limit - 1] as string)) continue;
+        page.pop();
+      }
+      let lo = 0;
+      let hi = page.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if ((page[mid] as string) < key) lo = mid + 1;
+        else hi = mid;
+      }
+      page.splice(lo, 0, key);
+    }
+    return { entries: page.map((key) => [key, this.#map.get(key) as Uint8Array]), more };
   }
 
   /** The root and diff this state would have after the overlay's writes, without applying them. */

@@ -8,17 +8,31 @@ import { LoulanError } from '../errors.ts';
 import { generateKeyPair, type Alg } from '../crypto/keys.ts';
 import { createSigner } from '../crypto/signature.ts';
 import { assetGenesisEntries, encodeAssetArgs } from './contracts/asset.ts';
-import { createAssetContract } from './contracts/asset.ts';
-import { BUSINESS_ROLES, createRegistryContract, type ParticipantInput, type RegistryParams } from './contracts/registry.ts';
-import { contractRegistry, type ContractRegistry } from './contracts.ts';
+import { BUSINESS_ROLES, type ParticipantInput, type RegistryParams, type SchemaInput } from './contracts/registry.ts';
+import type { RoutesGenesisConfig } from './contracts/routes.ts';
+import { standardContracts } from './contracts/standard.ts';
+import { CallContext, type ContractContext, type ContractRegistry } from './contracts.ts';
 import { committedNonce, executeBlock, type ExecutionResult, type Receipt } from './executor.ts';
 import type { BlockContext } from './block.ts';
-import type { State } from './state.ts';
+import { StateOverlay, type State, type StateReader } from './state.ts';
 import { createGenesis, genesisState, genesisTip, type Genesis } from './genesis.ts';
 import { Ledger, type LedgerOptions } from './ledger.ts';
 import { Mempool, type MempoolOptions } from './mempool.ts';
 import { encodeTx, senderAddress, txSigningBytes, type UnsignedTx } from './tx.ts';
 import { VerifiedTxCache } from './verified.ts';
+
+/**
+ * A context for calling `contract` directly over `state` at the next height, its writes kept aside:
+ * to read the details of an error that a receipt only names by code.
+ */
+export function directContext(state: StateReader, contract: string, sender: Account, at: { readonly height: bigint; readonly time: bigint }): ContractContext {
+  const overlay = new StateOverlay(state);
+  const call = new CallContext(overlay);
+  call.height = at.height + 1n;
+  call.time = at.time + 1n;
+  call.begin(contract, sender.address, 0);
+  return call;
+}
 
 /** The code a call throws ('none' when it returns); rethrows anything that is not a LoulanError. */
 export function codeOf(fn: () => unknown): string {
@@ -68,6 +82,8 @@ export interface ChainOptions {
   /** Further participants to register in genesis. */
   readonly participants?: readonly ParticipantInput[];
   readonly registry?: Partial<RegistryParams>;
+  readonly routes?: RoutesGenesisConfig;
+  readonly schemas?: readonly SchemaInput[];
 }
 
 export function makeChain(options: ChainOptions = {}): TestChain {
@@ -89,6 +105,8 @@ export function makeChain(options: ChainOptions = {}): TestChain {
       ...(options.participants ?? []),
     ],
     registry: options.registry ?? {},
+    ...(options.routes === undefined ? {} : { routes: options.routes }),
+    ...(options.schemas === undefined ? {} : { schemas: options.schemas }),
     state: assetGenesisEntries({ issuer: issuer.address, balances }),
   });
   return { genesis, issuer, accounts, validators };
@@ -114,7 +132,7 @@ export function makeNode(
   options: { readonly self?: number; readonly ledger?: Partial<LedgerOptions>; readonly mempool?: Partial<MempoolOptions> } = {},
 ): Node {
   const state = genesisState(genesis);
-  const contracts = contractRegistry([createAssetContract(), createRegistryContract()]);
+  const contracts = standardContracts();
   const mempool = new Mempool({
     chainId: genesis.chainId,
     nonceOf: (a) => committedNonce(state, a),
@@ -158,7 +176,7 @@ export class BlockRunner {
   height = 0n;
   time: bigint;
 
-  constructor(genesis: Genesis, contracts: ContractRegistry = contractRegistry([createAssetContract(), createRegistryContract()])) {
+  constructor(genesis: Genesis, contracts: ContractRegistry = standardContracts()) {
     this.#genesis = genesis;
     this.state = genesisState(genesis);
     this.contracts = contracts;

@@ -129,6 +129,21 @@ export interface StateProofView {
   readonly header: HeaderView;
 }
 
+/** Most entries one `listState` call returns. */
+export const MAX_STATE_PAGE = 1000;
+
+/**
+ * A page of committed state entries under a key prefix, in key order (UTF-16 code units), all read
+ * at `height`. `next` is present when more entries follow: pass it as `after` for the next page.
+ * Pages read at different heights may straddle a change; follow the contract's events (or compare
+ * heights) when that matters.
+ */
+export interface StateListView {
+  readonly height: bigint;
+  readonly entries: ReadonlyArray<{ readonly key: string; /** hex */ readonly value: string }>;
+  readonly next?: string;
+}
+
 export type NodeEvent =
   | { readonly type: 'block'; readonly height: bigint; readonly hash: string; readonly txCount: number; readonly time: bigint }
   | {
@@ -165,6 +180,8 @@ export interface NodeApi {
   proveState(key: string): Promise<StateProofView>;
   /** Committed value of a state key, or undefined. */
   getState(key: string): Uint8Array | undefined;
+  /** At most `limit` (1..MAX_STATE_PAGE) committed entries whose keys start with `prefix` and sort after `after`. */
+  listState(prefix: string, after: string, limit: number): StateListView;
   status(): NodeStatus;
   /** New blocks and exported events, in commit order. Returns the unsubscribe function. */
   subscribe(listener: (event: NodeEvent) => void): () => void;

@@ -9,7 +9,8 @@ import { LoulanError } from '../errors.ts';
 import { encodeAssetArgs } from '../ledger/contracts/asset.ts';
 import { makeAccount, signedTx } from '../ledger/testkit.ts';
 import { decodeTx, senderAddress, txHash } from '../ledger/tx.ts';
-import type { BlockView, EventView, HeaderView, NodeApi, StateProofView, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './api.ts';
+import type { BlockView, EventView, HeaderView, NodeApi, StateListView, StateProofView, NodeEvent, NodeStatus, SubmitResult, TxStatus } from './api.ts';
+import { MAX_KEY_LENGTH, State } from '../ledger/state.ts';
 import { createNodeMetrics } from './metrics.ts';
 import { CLOSE_TRY_AGAIN_LATER, createRpcServer, type RpcServerOptions } from './rpc.ts';
 
@@ -96,6 +97,15 @@ class FakeNode implements NodeApi {
 
   getState(key: string): Uint8Array | undefined {
     return this.state.get(key);
+  }
+
+  readonly listCalls: [string, string, number][] = [];
+
+  /** The real paging (State.list) over this fake's map. */
+  listState(prefix: string, after: string, limit: number): StateListView {
+    this.listCalls.push([prefix, after, limit]);
+    const { entries, more } = State.fromEntries(this.state).list(prefix, after, limit);
+    return { height: this.height, entries: entries.map(([key, value]) => ({ key, value: toHex(value) })), ...(more ? { next: entries.at(-1)![0] } : {}) };
   }
 
   async proveState(key: string): Promise<StateProofView> {
@@ -419,16 +429,58 @@ describe('queries', () => {
     node.state.set(key, new Uint8Array([1, 2, 255]));
     expect(await call(app, 'GET', `/v1/state/${encodeURIComponent(key)}`)).toMatchObject({ status: 200, body: { key, value: '0102ff' } });
     expectProblem(await call(app, 'GET', '/v1/state/balance%2Fnobody'), 404, 'RPC_STATE_NOT_FOUND', { key: 'balance/nobody' });
-    expectProblem(await call(app, 'GET', `/v1/state/${'k'.repeat(257)}`), 400, 'VALIDATE_RANGE', { pointer: '/key' });
+    expectProblem(await call(app, 'GET', `/v1/state/${'k'.repeat(MAX_KEY_LENGTH + 1)}`), 400, 'VALIDATE_RANGE', { pointer: '/key' });
     // ?proof=1: the value (or null for an absent key: a non-inclusion proof) with its proof and header.
     node.commit([]);
     const proven = await call(app, 'GET', `/v1/state/${encodeURIComponent(key)}?proof=1`);
     expect(proven).toMatchObject({ status: 200, body: { key, value: '0102ff', height: '1', proof: { leaf: null, siblings: ['ee'.repeat(32)] }, header: { height: '1' } } });
     expect(await call(app, 'GET', '/v1/state/balance%2Fnobody?proof=1')).toMatchObject({ status: 200, body: { key: 'balance/nobody', value: null } });
     expectProblem(await call(app, 'GET', '/v1/state/balance%2Fnobody?proof=2'), 400, 'VALIDATE_ENUM', { pointer: '/proof' });
-    const longest = '€'.repeat(256); // 2,304 characters once percent-encoded: still routed
+    const longest = '€'.repeat(MAX_KEY_LENGTH); // 4,608 characters once percent-encoded: still routed
     node.state.set(longest, new Uint8Array([9]));
     expect(await call(app, 'GET', `/v1/state/${encodeURIComponent(longest)}`)).toMatchObject({ status: 200, body: { key: longest, value: '09' } });
+  });
+
+  test('GET /v1/state?prefix=: pages of entries under a prefix, in key order, with the height and a cursor', async () => {
+    const { app, node } = await server();
+    node.commit([]);
+    for (let i = 0; i < 5; i++) node.state.set(`routes/entry/cn.p${i}`, Uint8Array.of(i));
+    node.state.set('routes/params', Uint8Array.of(9));
+    node.state.set('routes/entry/', Uint8Array.of(0xdd));
+    node.state.set('xmsg/batch/a', Uint8Array.of(8));
+    const first = await call(app, 'GET', '/v1/state?prefix=routes%2Fentry%2F&limit=4');
+    expect(first).toMatchObject({
+      status: 200,
+      body: {
+        height: '1',
+        entries: [
+          { key: 'routes/entry/', value: 'dd' },
+          { key: 'routes/entry/cn.p0', value: '00' },
+          { key: 'routes/entry/cn.p1', value: '01' },
+          { key: 'routes/entry/cn.p2', value: '02' },
+        ],
+        next: 'routes/entry/cn.p2',
+      },
+    });
+    const second = await call(app, 'GET', `/v1/state?prefix=routes%2Fentry%2F&limit=4&after=${encodeURIComponent('routes/entry/cn.p2')}`);
+    expect(second.body).toEqual({ height: '1', entries: [{ key: 'routes/entry/cn.p3', value: '03' }, { key: 'routes/entry/cn.p4', value: '04' }] });
+    // Default page size 100; an empty prefix lists everything; nothing under a prefix is an empty page.
+    expect((await call(app, 'GET', '/v1/state?prefix=')).body).toMatchObject({ entries: { length: 8 } });
+    expect(node.listCalls.at(-1)).toEqual(['', '', 100]);
+    expect((await call(app, 'GET', '/v1/state?prefix=nothing%2F&limit=1000')).body).toEqual({ height: '1', entries: [] });
+  });
+
+  test('GET /v1/state?prefix=: bad queries name the field', async () => {
+    const { app } = await server();
+    expectProblem(await call(app, 'GET', '/v1/state'), 400, 'VALIDATE_REQUIRED', { pointer: '/prefix', in: 'query' });
+    expectProblem(await call(app, 'GET', '/v1/state?prefix=a&limit=1001'), 400, 'VALIDATE_RANGE', { pointer: '/limit', in: 'query' });
+    expectProblem(await call(app, 'GET', '/v1/state?prefix=a&limit=0'), 400, 'VALIDATE_FORMAT', { pointer: '/limit' });
+    expectProblem(await call(app, 'GET', '/v1/state?prefix=a&limit=-1'), 400, 'VALIDATE_FORMAT', { pointer: '/limit' });
+    expectProblem(await call(app, 'GET', '/v1/state?prefix=a&limit=12345'), 400, 'VALIDATE_FORMAT', { pointer: '/limit' });
+    expectProblem(await call(app, 'GET', '/v1/state?prefix=a&prefix=b'), 400, 'VALIDATE_TYPE', { pointer: '/prefix' });
+    expectProblem(await call(app, 'GET', `/v1/state?prefix=${'k'.repeat(MAX_KEY_LENGTH + 1)}`), 400, 'VALIDATE_RANGE', { pointer: '/prefix' });
+    expectProblem(await call(app, 'GET', `/v1/state?prefix=a&after=${'k'.repeat(MAX_KEY_LENGTH + 1)}`), 400, 'VALIDATE_RANGE', { pointer: '/after' });
+    expectProblem(await call(app, 'GET', '/v1/state?prefix=a&proof=1'), 400, 'VALIDATE_UNKNOWN_FIELD', { pointer: '/proof' });
   });
 
   test('GET /v1/status', async () => {

@@ -24,6 +24,9 @@
  *                               defaults to and is cut at the tip; at most 1,000); what light clients verify
  *   GET  /v1/events/:id         EventView, id = <height>-<index>; ?proof=1 adds the audit path and the
  *                               certified header; 404 RPC_EVENT_NOT_FOUND
+ *   GET  /v1/state?prefix=&after=&limit=   {height, entries: [{key, value: hex}], next?}: committed entries
+ *                               under a key prefix in key order, after `after` (exclusive), at most `limit`
+ *                               (1..1,000, default 100) per page; `next` is the `after` of the next page
  *   GET  /v1/state/:key         {key, value: hex}; key URL-encoded; 404 RPC_STATE_NOT_FOUND
  *        ?proof=1               StateProofView: value (or null) with a sparse Merkle proof and the certified
  *                               header it is against; 200 for an absent key too (non-inclusion)
@@ -39,7 +42,7 @@ import { fromHex, toHex } from '../crypto/hash.ts';
 import { LoulanError, asLoulanError, isLoulanError } from '../errors.ts';
 import { MAX_TX_BYTES, txHash } from '../ledger/tx.ts';
 import { MAX_KEY_LENGTH } from '../ledger/state.ts';
-import { MAX_HEADERS_PER_CALL, type NodeApi, type NodeEvent } from './api.ts';
+import { MAX_HEADERS_PER_CALL, MAX_STATE_PAGE, type NodeApi, type NodeEvent } from './api.ts';
 import { rpcMetrics, type RpcMetrics } from './metrics.ts';
 
 export interface RpcServerOptions {
@@ -66,6 +69,7 @@ const EVENT_TYPES = ['block', 'event'] as const;
 type EventType = (typeof EVENT_TYPES)[number];
 
 const U64_MAX = (1n << 64n) - 1n;
+const DEFAULT_STATE_PAGE = 100;
 const HEIGHT_PATTERN = '^(?:0|[1-9][0-9]{0,19})$';
 const HEX_PATTERN = '^(?:[0-9a-fA-F]{2})+$';
 const MAX_TX_HEX = 2 * MAX_TX_BYTES;
@@ -283,6 +287,32 @@ export async function createRpcServer(api: NodeApi, options: RpcServerOptions = 
       const event = await api.getEvent(height, index, request.query.proof === '1');
       if (event === null) throw new LoulanError('RPC_EVENT_NOT_FOUND', `no event ${id}`, { details: { id } });
       return reply.send(event);
+    },
+  );
+
+  app.get<{ Querystring: { prefix: string; after?: string; limit?: string } }>(
+    '/v1/state',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          required: ['prefix'],
+          additionalProperties: false,
+          properties: {
+            prefix: { type: 'string', maxLength: MAX_KEY_LENGTH },
+            after: { type: 'string', maxLength: MAX_KEY_LENGTH },
+            limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { prefix, after = '' } = request.query;
+      const limit = request.query.limit === undefined ? DEFAULT_STATE_PAGE : Number(request.query.limit);
+      if (limit > MAX_STATE_PAGE) {
+        throw new LoulanError('VALIDATE_RANGE', `at most ${MAX_STATE_PAGE} entries per page`, { details: { pointer: '/limit', in: 'query', limit: MAX_STATE_PAGE } });
+      }
+      return reply.send(api.listState(prefix, after, limit));
     },
   );
 

@@ -7,7 +7,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromHex, generateKeyPair, toHex, type Alg } from '../crypto/index.ts';
-import { BUSINESS_ROLES, type RegistryParams, type Role } from '../ledger/contracts/registry.ts';
+import { BUSINESS_ROLES, type ParticipantInput, type RegistryParams, type Role, type SchemaInput } from '../ledger/contracts/registry.ts';
+import type { RoutesGenesisConfig } from '../ledger/contracts/routes.ts';
 import { assetGenesisEntries, createGenesis, senderAddress, stringifyGenesis, type Genesis } from '../ledger/index.ts';
 import { DEFAULT_CONSENSUS, type NodeConfig } from './config.ts';
 
@@ -36,6 +37,15 @@ export interface TestnetOptions {
    */
   readonly spares?: number;
   readonly registry?: Partial<RegistryParams>;
+  /** Payload schema versions to register in genesis (`$id` and SHA-256 of the canonical document). */
+  readonly schemas?: readonly SchemaInput[];
+  /** The routes contract's parameters and initial entries. */
+  readonly routes?: RoutesGenesisConfig;
+  /**
+   * Further participants to register in genesis, e.g. a switch's key with the roles operator and
+   * relayer (anchor, deliver, propose routes). Their keys are the caller's; nothing is written for them.
+   */
+  readonly participants?: readonly ParticipantInput[];
 }
 
 export interface SpareValidator {
@@ -88,7 +98,7 @@ export function initTestnet(options: TestnetOptions): TestnetLayout {
   const keys = Array.from({ length: options.validators }, (_, i) => ({ name: `validator-${i}`, pair: generateKeyPair('ES256K') }));
   // Every account is a registered participant with the business roles (the registry gates every
   // call); account 0, the asset issuer, is also the consortium admin.
-  const participants = accounts.map((a, i) => ({
+  const participants: ParticipantInput[] = accounts.map((a, i) => ({
     id: `account-${i}`,
     organisation: 'local',
     roles: i === 0 ? (['admin', ...BUSINESS_ROLES] as Role[]) : BUSINESS_ROLES,
@@ -96,6 +106,7 @@ export function initTestnet(options: TestnetOptions): TestnetLayout {
   }));
   const spareKeys = Array.from({ length: options.spares ?? 0 }, (_, i) => ({ name: `spare-${i}`, pair: generateKeyPair('ES256K') }));
   for (const k of spareKeys) participants.push({ id: k.name, organisation: `org-${k.name}`, roles: ['validator'], keys: [{ alg: 'ES256K', publicKey: k.pair.publicKey }] });
+  participants.push(...(options.participants ?? []));
   const genesis = createGenesis({
     chainName: options.chainName ?? 'loulan-local',
     time: options.time ?? BigInt(Date.now()),
@@ -103,6 +114,8 @@ export function initTestnet(options: TestnetOptions): TestnetLayout {
     participants,
     state,
     ...(options.registry === undefined ? {} : { registry: options.registry }),
+    ...(options.schemas === undefined ? {} : { schemas: options.schemas }),
+    ...(options.routes === undefined ? {} : { routes: options.routes }),
   });
   const genesisFile = join(dir, 'genesis.json');
   writeFileSync(genesisFile, stringifyGenesis(genesis));

@@ -3,4 +3,15 @@ export { MAX_VALIDATORS, verifyCommittedHeader, type TrustedValidatorSet } from 
 export { verifyHeaderChain, type HeaderChainItem, type LightCheckpoint } from './chain.ts';
 export { verifyEventProof } from './events.ts';
 export { verifyStateProof } from './state.ts';
+export {
+  ANCHORED_EVENT,
+  verifyAnchorProof,
+  anchorProofFromJson,
+  anchorProofToJson,
+  decodeCertificateJson,
+  type AnchorProof,
+  type AnchorProofJson,
+  type AnchoredLeaf,
+  type AnchorExpectation,
+} from './anchor.ts';
 export type { SparseProof } from '../smt/proof.ts';

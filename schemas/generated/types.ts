@@ -78,7 +78,8 @@ export type RouteChange = RouteUpsert | RouteDelete;
 /**
  * One adapter instance: its kind and the settings that kind needs.
  */
-export type AdapterTarget = RestAdapter | EvmAdapter | FabricAdapter | DbAdapter | CoreAdapter;
+export type AdapterTarget =
+  RestAdapter | EvmAdapter | FabricAdapter | DbAdapter | CoreAdapter | LoopbackAdapter;
 /**
  * Absolute URL of the system, without user name or password.
  */
@@ -746,6 +747,24 @@ export interface Link {
    * @maxItems 8
    */
   alternates?: AdapterTarget[];
+  /**
+   * Delivery attempts a switch keeps in flight at once per target of this link (default 32).
+   */
+  maxInFlight?: number;
+  breaker?: BreakerPolicy;
+}
+/**
+ * Circuit breaker per target: after `failures` consecutive failed attempts no message is attempted for `coolDownMs`; then one probe decides whether the target is back.
+ */
+export interface BreakerPolicy {
+  /**
+   * Consecutive retryable failures that open the breaker (default 5).
+   */
+  failures: number;
+  /**
+   * How long the breaker stays open before a single probe is let through (default 30000).
+   */
+  coolDownMs: number;
 }
 /**
  * Exponential backoff with jitter between delivery attempts; `Retry-After` from the destination takes precedence.
@@ -834,6 +853,17 @@ export interface DbAdapter {
 export interface CoreAdapter {
   kind: 'core';
   endpoint: Endpoint;
+}
+/**
+ * A test destination that records what it receives: `memory://<name>` is a sink inside the switch process, `http://127.0.0.1:<port>/...` the loopback sink server. For tests and the local consortium only.
+ */
+export interface LoopbackAdapter {
+  kind: 'loopback';
+  endpoint: Endpoint;
+  /**
+   * Per-request timeout for an http endpoint.
+   */
+  timeoutMs?: number;
 }
 
 /** Every payload `type`, sorted; one per file in schemas/payloads/. */

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { quorum } from '../../consensus/quorum.ts';
-import { Reader } from '../../codec/binary.ts';
-import { toHex } from '../../crypto/hash.ts';
+import { Reader, Writer } from '../../codec/binary.ts';
+import { sha256, toHex } from '../../crypto/hash.ts';
 import { ethAddress } from '../../crypto/secp256k1.ts';
 import { BLOCK_HOOK_TX, contractRegistry } from '../contracts.ts';
 import { decodeEvent, type LedgerEvent } from '../events.ts';
@@ -10,13 +10,15 @@ import { committedNonce, executeBlock } from '../executor.ts';
 import type { BlockContext } from '../block.ts';
 import { createGenesis, genesisFromJson, genesisToJson } from '../genesis.ts';
 import { Mempool } from '../mempool.ts';
-import { BlockRunner, codeOf, errorOf, makeAccount, makeChain, type Account, type TestChain } from '../testkit.ts';
+import { BlockRunner, codeOf, directContext, errorOf, makeAccount, makeChain, type Account, type TestChain } from '../testkit.ts';
 
 function context(chain: TestChain, run: BlockRunner): BlockContext {
   const g = chain.genesis;
   return { chainId: g.chainId, height: run.height + 1n, prevHash: new Uint8Array(32), time: run.time + 1n, proposer: 0, validatorSetHash: g.validatorSetHash, nextValidatorSetHash: g.validatorSetHash };
 }
 import { assetBalance, createAssetContract, encodeAssetArgs, encodeMintArgs } from './asset.ts';
+import { encodeRouteProposeArgs } from './routes.ts';
+import { encodeAnchorArgs } from './xmsg.ts';
 import {
   addrRecord,
   BUSINESS_ROLES,
@@ -27,6 +29,7 @@ import {
   encodeAddParticipantArgs,
   encodeApproveArgs,
   encodeProposeArgs,
+  encodeRegisterSchemaArgs,
   encodeRevokeKeyArgs,
   encodeSetRolesArgs,
   encodeSetStatusArgs,
@@ -35,6 +38,8 @@ import {
   registryParams,
   registryParticipant,
   registryProposal,
+  registrySchema,
+  registrySchemaKey,
   registrySystem,
   roleMask,
   rolesOf,
@@ -495,10 +500,82 @@ describe('validator-set changes', () => {
   });
 });
 
+describe('payload schemas', () => {
+  const ID = 'urn:loulan:schema:points.exchange.request:1.0.0';
+  const hash = sha256(new TextEncoder().encode('{"$id":"urn:loulan:schema:points.exchange.request:1.0.0"}'));
+
+  it('admin registers a version: record, event; the same hash again is a no-op', () => {
+    const { run, admin } = setup();
+    const { code, result } = run.call(admin, R, 'registerSchema', encodeRegisterSchemaArgs(ID, hash));
+    expect(code).toBeNull();
+    expect(registrySchema(run.state, ID)).toEqual({ hash, height: run.height });
+    expect(registrySchemaKey(ID)).toBe(`registry/schema/${ID}`);
+    const event = new Reader(events(result, 'schema-registered')[0]!.data);
+    expect([event.string(128), event.bytes(32)]).toEqual([ID, hash]);
+    const again = run.call(admin, R, 'registerSchema', encodeRegisterSchemaArgs(ID, hash));
+    expect(again.code).toBeNull();
+    expect(again.result.events).toHaveLength(0);
+    expect(registrySchema(run.state, ID)?.height).toBe(run.height - 1n);
+  });
+
+  it('a version is immutable: another hash is refused (CONTRACT_CONFLICT), a new version is not', () => {
+    const { run, admin } = setup();
+    expect(run.call(admin, R, 'registerSchema', encodeRegisterSchemaArgs(ID, hash)).code).toBeNull();
+    const other = sha256(hash);
+    expect(run.call(admin, R, 'registerSchema', encodeRegisterSchemaArgs(ID, other)).code).toBe('CONTRACT_CONFLICT');
+    expect(errorOf(() => createRegistryContract().execute(directContext(run.state, R, admin, run), 'registerSchema', encodeRegisterSchemaArgs(ID, other)))?.details).toEqual({
+      kind: 'schema',
+      id: ID,
+      registered: toHex(hash),
+    });
+    expect(registrySchema(run.state, ID)?.hash).toEqual(hash);
+    expect(run.call(admin, R, 'registerSchema', encodeRegisterSchemaArgs(ID.replace('1.0.0', '1.1.0'), other)).code).toBeNull();
+  });
+
+  it('only admins register; ids must be versioned Loulan schema ids', () => {
+    const { run, accounts, relayer, admin } = setup();
+    expect(run.call(accounts[0]!, R, 'registerSchema', encodeRegisterSchemaArgs(ID, hash)).code).toBe('CONTRACT_FORBIDDEN');
+    expect(run.call(relayer, R, 'registerSchema', encodeRegisterSchemaArgs(ID, hash)).code).toBe('CONTRACT_FORBIDDEN');
+    for (const id of ['urn:loulan:schema:points:1.0', 'urn:loulan:schema:Points:1.0.0', 'https://example.com/s.json', `urn:loulan:schema:${'a'.repeat(105)}:1.0.0`]) {
+      expect(errorOf(() => encodeRegisterSchemaArgs(id, hash))?.details).toEqual({ field: 'schemaId' });
+      const args = new Writer().string(id, 1024).bytes(hash, 32).finish();
+      expect(run.call(admin, R, 'registerSchema', args).code).toBe('CONTRACT_BAD_ARGS');
+    }
+    expect(run.call(admin, R, 'registerSchema', new Writer().string(ID, 1024).bytes(hash.subarray(1), 31).finish()).code).toBe('CONTRACT_BAD_ARGS');
+  });
+
+  it('genesis seeds versions at height 0 and refuses bad or duplicate ones', () => {
+    const chain = makeChain({ accounts: 1, schemas: [{ id: ID, hash }, { id: 'urn:loulan:schema:envelope:1.0.0', hash: sha256(hash) }] });
+    const run = new BlockRunner(chain.genesis);
+    expect(registrySchema(run.state, ID)).toEqual({ hash, height: 0n });
+    expect(registrySchema(run.state, 'urn:loulan:schema:envelope:1.0.0')?.hash).toEqual(sha256(hash));
+    const v = makeAccount('ES256K');
+    const base = { chainName: 's', time: 1n, validators: [{ name: 'v', publicKey: v.publicKey }] };
+    expect(errorOf(() => createGenesis({ ...base, schemas: [{ id: 'bad', hash }] }))?.details).toMatchObject({ field: '/registry/schemas/0/id' });
+    expect(errorOf(() => createGenesis({ ...base, schemas: [{ id: ID, hash: hash.subarray(2) }] }))?.details).toMatchObject({ field: '/registry/schemas/0/hash' });
+    expect(errorOf(() => createGenesis({ ...base, schemas: [{ id: ID, hash }, { id: ID, hash }] }))?.details).toMatchObject({ field: '/registry/schemas/1' });
+  });
+});
+
+describe('genesis participants for a switch', () => {
+  it('a participant with operator + relayer may anchor, deliver and propose routes from block 1', () => {
+    const sw = makeAccount('Ed25519');
+    const chain = makeChain({ accounts: 1, participants: [{ id: 'switch-1', organisation: 'consortium', roles: ['operator', 'relayer'], keys: [key(sw)] }] });
+    const run = new BlockRunner(chain.genesis);
+    expect(addrRecord(run.state, sw.address)).toEqual({ status: 0, roles: roleMask(['operator', 'relayer']), participant: 'switch-1' });
+    const result = run.block([
+      run.tx(sw, 'xmsg', 'anchor', encodeAnchorArgs({ switchId: 'switch-1', batchSeq: 1n, root: sha256(new Uint8Array(1)), count: 1 })),
+      run.tx(sw, 'routes', 'propose', encodeRouteProposeArgs({ op: 'upsert', prefix: 'cn.loulan', link: { adapter: { kind: 'core', endpoint: 'http://127.0.0.1:26601' }, ordered: true, retry: { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 100 } } })),
+      run.tx(sw, 'asset', 'transfer', encodeAssetArgs({ to: sw.address, amount: 1n })),
+    ]);
+    expect(codes(result)).toEqual([null, null, 'CONTRACT_INSUFFICIENT_FUNDS']);
+  });
+});
+
 describe('the contract', () => {
   it('declares every method it implements', () => {
     const registry = createRegistryContract();
-    expect(Object.keys(registry.access).sort()).toEqual(['addKey', 'addParticipant', 'approve', 'propose', 'registerSystem', 'revokeKey', 'setRoles', 'setStatus', 'updateSystem']);
+    expect(Object.keys(registry.access).sort()).toEqual(['addKey', 'addParticipant', 'approve', 'propose', 'registerSchema', 'registerSystem', 'revokeKey', 'setRoles', 'setStatus', 'updateSystem']);
     expect(codeOf(() => contractRegistry([createAssetContract(), registry]))).toBe('none');
   });
 });

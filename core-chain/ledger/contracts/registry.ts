@@ -30,6 +30,8 @@
  *                         u64 createdHeight ‖ u64 expiresAt (ms) ‖ u64 decidedHeight ‖ u16 m ‖
  *                         m × 33-byte approving validator key
  *   proposals/open        u16 n ‖ n × (u64 id ‖ u64 expiresAt)
+ *   schema/<schemaId>     32-byte SHA-256 of the canonical (RFC 8785) schema document ‖ u64 height
+ *                         (0: genesis); schemaId = `urn:loulan:schema:<name>:<major.minor.patch>`
  *   where action = u8 kind ‖ payload: 1 validator-join 33-byte key ‖ str name ‖ str organisation;
  *                  2 validator-remove 33-byte key; 3 set-roles str participantId ‖ u32 roles
  *
@@ -43,6 +45,8 @@
  *   updateSystem    admin       str id ‖ system record
  *   propose         admin, validator   action
  *   approve         validator   u64 proposalId         only current validator keys (governance.ts)
+ *   registerSchema  admin       str schemaId ‖ 32-byte SHA-256   a version is immutable: the same hash
+ *                               again is a no-op, another hash CONTRACT_CONFLICT (publish a new version)
  *
  * Events (data layouts):
  *   participant-added        str id ‖ str organisation ‖ u32 roles ‖ u8 n ‖ n × address
@@ -57,6 +61,7 @@
  *   proposal-expired         u64 id                                  (begin-block)
  *   validator-set-scheduled  u64 activationHeight ‖ u64 proposalId ‖ u8 change ‖ 33-byte key
  *   validator-set-activated  u64 proposalId ‖ u16 n ‖ n × 33-byte key (the new set) (begin-block)
+ *   schema-registered        str schemaId ‖ 32-byte SHA-256
  */
 import { Reader, Writer } from '../../codec/binary.ts';
 import { fromHex, sha256, toHex } from '../../crypto/hash.ts';
@@ -84,21 +89,25 @@ import {
   checkId,
   checkKey,
   checkMask,
+  checkSchemaId,
   decodeArgs,
   decodeParams,
   decodeParticipant,
   decodePending,
   decodeProposal,
+  decodeSchemaRecord,
   decodeValidatorKeys,
   decodeValidatorMeta,
   encodeParams,
   encodeParticipant,
+  encodeSchemaRecord,
   encodeU64,
   encodeSystem,
   encodeValidatorKeys,
   encodeValidatorMeta,
   MAX_ID_BYTES,
   MAX_KEYS,
+  MAX_SCHEMA_ID_BYTES,
   readKey,
   readSystemRecord,
   writeAction,
@@ -111,6 +120,7 @@ import {
   type Proposal,
   type ProposalAction,
   type RegistryParams,
+  type SchemaRecord,
   type ValidatorEntry,
 } from './registry/records.ts';
 
@@ -127,6 +137,7 @@ export const REGISTRY_ACCESS: Readonly<Record<string, readonly Role[]>> = Object
   updateSystem: ['admin'],
   propose: ['admin', 'validator'],
   approve: ['validator'],
+  registerSchema: ['admin'],
 });
 
 /** The registry contract (one per chain; its name is fixed because the executor reads its records). */
@@ -156,6 +167,8 @@ export function createRegistryContract(): Contract {
           return propose(ctx, args);
         case 'approve':
           return approve(ctx, args, setRoles);
+        case 'registerSchema':
+          return registerSchema(ctx, args);
         default:
           throw new LoulanError('CONTRACT_UNKNOWN_METHOD', `registry has no method ${method}`, { details: { contract: REGISTRY_CONTRACT, method } });
       }
@@ -300,6 +313,25 @@ function putSystem(ctx: ContractContext, args: Uint8Array, update: boolean): voi
   ctx.emit(update ? 'system-updated' : 'system-registered', new Writer(112).string(id, MAX_ID_BYTES).u8(kind).bytes(sha256(record), 32).finish());
 }
 
+// -- payload schemas -------------------------------------------------------------------------------
+
+const schemaKey = (id: string): string => `schema/${id}`;
+
+function registerSchema(ctx: ContractContext, args: Uint8Array): void {
+  const { id, hash } = decodeArgs(args, (r) => ({ id: checkSchemaId(r.string(MAX_SCHEMA_ID_BYTES, 'schemaId'), 'schemaId'), hash: r.bytes(32, 'hash') }));
+  const stored = ctx.get(schemaKey(id));
+  if (stored !== undefined) {
+    const registered = decodeSchemaRecord(stored).hash;
+    // Registering the same version again (a re-run of a publishing script) changes nothing.
+    if (toHex(registered) === toHex(hash)) return;
+    throw new LoulanError('CONTRACT_CONFLICT', `schema ${id} is registered with another hash; publish a new version`, {
+      details: { kind: 'schema', id, registered: toHex(registered) },
+    });
+  }
+  ctx.put(schemaKey(id), encodeSchemaRecord({ hash, height: ctx.height }));
+  ctx.emit('schema-registered', new Writer(180).string(id, MAX_SCHEMA_ID_BYTES).bytes(hash, 32).finish());
+}
+
 // -- arguments -------------------------------------------------------------------------------------
 
 export interface ParticipantInput {
@@ -348,6 +380,11 @@ export function encodeProposeArgs(action: ProposalAction): Uint8Array {
 
 export function encodeApproveArgs(proposal: bigint): Uint8Array {
   return new Writer(8).u64(proposal, 'proposal').finish();
+}
+
+/** `registerSchema`: `str schemaId ‖ 32-byte SHA-256` of the canonical (RFC 8785) schema document. */
+export function encodeRegisterSchemaArgs(schemaId: string, hash: Uint8Array): Uint8Array {
+  return new Writer(180).string(checkSchemaId(schemaId, 'schemaId'), MAX_SCHEMA_ID_BYTES, 'schemaId').bytes(hash, 32, 'hash').finish();
 }
 
 // -- pure readers over committed state -------------------------------------------------------------
@@ -418,6 +455,27 @@ export function registryProposal(state: StateReader, id: bigint): Proposal | und
   return bytes === undefined ? undefined : decodeProposal(id, bytes);
 }
 
+/** The registered version `schemaId` (hash and height), or undefined. */
+export function registrySchema(state: StateReader, schemaId: string): SchemaRecord | undefined {
+  const bytes = state.get(P + schemaKey(schemaId));
+  return bytes === undefined ? undefined : decodeSchemaRecord(bytes);
+}
+
+/** The full state key of a participant's record (`registry/participant/<id>`; decode with `decodeParticipant`). */
+export function registryParticipantKey(id: string): string {
+  return P + KEY.participant(id);
+}
+
+/** The full state key of an address's access record (`registry/addr/<address>`; decode with `decodeAddrRecord`). */
+export function registryAddrKey(address: string): string {
+  return P + KEY.addr(address);
+}
+
+/** The full state key of a schema version's record (`registry/schema/<schemaId>`). */
+export function registrySchemaKey(schemaId: string): string {
+  return P + schemaKey(schemaId);
+}
+
 export function registryParams(state: StateReader): RegistryParams {
   return decodeParams(state.get(P + KEY.params));
 }
@@ -439,6 +497,13 @@ export interface RegistryGenesisConfig {
    */
   readonly participants?: readonly ParticipantInput[];
   readonly params?: Partial<RegistryParams>;
+  /** Payload schema versions in force from genesis: `$id` and SHA-256 of the canonical document. */
+  readonly schemas?: readonly SchemaInput[];
+}
+
+export interface SchemaInput {
+  readonly id: string;
+  readonly hash: Uint8Array;
 }
 
 /**
@@ -495,6 +560,14 @@ export function registryGenesisEntries(config: RegistryGenesisConfig): [string, 
     out.set(P + KEY.validator(key), encodeValidatorMeta({ name: v.name, organisation: v.organisation, nodeId, endpoint: checkEndpoint(v.endpoint ?? '', 'validators.endpoint') }));
   });
   out.set(P + KEY.nextNodeId, encodeU64(BigInt(keys.length)));
+  (config.schemas ?? []).forEach((schema, i) => {
+    const field = `schemas.${i}`;
+    checkSchemaId(schema.id, `${field}.id`);
+    if (!(schema.hash instanceof Uint8Array) || schema.hash.length !== 32) badArgs(`${field}.hash`, 'a schema hash is 32 bytes (SHA-256)');
+    const key = P + schemaKey(schema.id);
+    if (out.has(key)) throw new LoulanError('CONTRACT_ALREADY_EXISTS', `schema ${schema.id} twice`, { details: { kind: 'schema', id: schema.id, field } });
+    out.set(key, encodeSchemaRecord({ hash: schema.hash, height: 0n }));
+  });
   return [...out];
 }
 
@@ -510,6 +583,8 @@ export {
   addrRecord,
   accessCode,
   checkAccess,
+  decodeAddrRecord,
+  ADDR_PREFIX,
   type Role,
   type AddrRecord,
 } from './registry/access.ts';
@@ -517,11 +592,15 @@ export { MIN_VALIDATORS } from './registry/governance.ts';
 export {
   DEFAULT_ACTIVATION_DELAY,
   DEFAULT_PROPOSAL_TTL_MS,
+  MAX_SCHEMA_ID_BYTES,
+  decodeParticipant,
+  decodeSchemaRecord,
   type OutsideSystem,
   type Participant,
   type ParticipantKey,
   type Proposal,
   type ProposalAction,
   type RegistryParams,
+  type SchemaRecord,
   type ValidatorEntry,
 } from './registry/records.ts';

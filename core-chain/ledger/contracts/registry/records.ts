@@ -501,3 +501,38 @@ export function decodeU64(bytes: Uint8Array | undefined): bigint {
   return value;
 }
 
+
+// -- payload schemas -------------------------------------------------------------------------------
+
+/** Longest schema `$id`. */
+export const MAX_SCHEMA_ID_BYTES = 128;
+
+// `urn:loulan:schema:<name>:<major.minor.patch>`, as schemas/documents.ts names every document.
+const SCHEMA_ID_RE = /^urn:loulan:schema:[a-z][a-z0-9]*(?:\.[a-z][a-z0-9]*)*:(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)$/;
+
+/** A schema `$id`: `urn:loulan:schema:<name>:<major.minor.patch>`, at most 128 bytes. */
+export function checkSchemaId(value: string, field: string): string {
+  if (typeof value !== 'string' || value.length > MAX_SCHEMA_ID_BYTES || !SCHEMA_ID_RE.test(value)) {
+    badArgs(field, `${field} must be urn:loulan:schema:<name>:<major.minor.patch>, at most ${MAX_SCHEMA_ID_BYTES} bytes`);
+  }
+  return value;
+}
+
+/** A registered schema version: the SHA-256 of its canonical (RFC 8785) document, and when it was registered. */
+export interface SchemaRecord {
+  readonly hash: Uint8Array;
+  /** Height of the block that registered it; 0 for genesis. */
+  readonly height: bigint;
+}
+
+/** `32-byte SHA-256 ‖ u64 height` */
+export function encodeSchemaRecord(record: SchemaRecord): Uint8Array {
+  return new Writer(40).bytes(record.hash, 32, 'hash').u64(record.height, 'height').finish();
+}
+
+export function decodeSchemaRecord(bytes: Uint8Array): SchemaRecord {
+  const r = new Reader(bytes);
+  const record = { hash: r.bytes(32, 'hash'), height: r.u64('height') };
+  r.finish();
+  return record;
+}

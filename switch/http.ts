@@ -1,0 +1,404 @@
+/**
+ * The switch's HTTP and WebSocket server: `SwitchApi` as routes, on fastify.
+ *
+ * A thin shell, so that everything with a rule in it (intake checks, routing, delivery) can be tested
+ * and benchmarked without HTTP. What the shell owns: parsing, the operator token, and the mapping of
+ * every failure to an RFC 9457 problem document with a registry code. Every error leaves through one
+ * handler; fastify's own parse, size and validation errors are translated to stable codes with a JSON
+ * pointer, and anything unexpected becomes INTERNAL with a generic detail (the cause is logged), so no
+ * stack trace or internal message reaches a body. Paths and query strings are validated from the
+ * operation table in openapi.ts, the same one `/docs` is generated from; bodies of messages are left
+ * to intake, which checks them against the message schemas.
+ *
+ * Operator tokens are kept only as SHA-256 hashes and compared in constant time against every stored
+ * hash, so neither a token nor how much of one matched leaks through memory dumps or timing. The check
+ * runs before the body is read. An operator is named in decisions by a short hash of its token.
+ *
+ * The default route's prefix is empty; in URLs it is written `_` (`PUT /v1/routes/_`).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema, type FastifySchemaValidationError } from 'fastify';
+import { asLoulanError, escapePointer, LoulanError, toHex, type ErrorCode } from '../core-chain/index.ts';
+import type { SwitchApi } from './api.ts';
+import type { SwitchMetrics } from './metrics.ts';
+import { buildOpenApi, DEFAULT_ROUTE_SEGMENT, MAX_PAGE, operation, type OperationSpec } from './openapi.ts';
+import { createStreamHub, DEFAULT_STREAM_OPTIONS, type StreamOptions } from './stream.ts';
+
+export interface SwitchServerOptions {
+  /** Bearer tokens that may call operator routes (PUT/DELETE routes, DLQ replay, approvals). Each at least 16 characters. */
+  readonly operatorTokens: readonly string[];
+  /** SHA-256 (hex) of further operator tokens, as a configuration file keeps them. */
+  readonly operatorTokenHashes?: readonly string[];
+  /** Largest request body in bytes. Default 16 MiB (a batch of messages). */
+  readonly bodyLimitBytes?: number;
+  /** `true` for fastify's own logger (pino to stdout), or a pino-compatible logger. Default off. */
+  readonly logger?: boolean | FastifyBaseLogger;
+  /** Where to count requests and stream clients; leave out to count nothing. */
+  readonly metrics?: SwitchMetrics;
+  readonly stream?: Partial<StreamOptions>;
+}
+
+const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
+const MIN_TOKEN_LENGTH = 16;
+const DEFAULT_PAGE = 100;
+/** Ids are up to 128 characters and addresses up to 253; anything longer is no route. */
+const MAX_PARAM_LENGTH = 256;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The code for a body that does not parse as JSON on this route (default RPC_MALFORMED_REQUEST). */
+    malformed?: ErrorCode;
+  }
+}
+
+/**
+ * Builds the server; the caller listens and closes it.
+ *
+ * @example
+ * const app = buildSwitchServer(api, { operatorTokens: [config.operatorToken], logger: true });
+ * await app.listen({ host: '0.0.0.0', port: 8080 });
+ * ...
+ * await app.close(); // closes stream clients with 1001
+ */
+export function buildSwitchServer(api: SwitchApi, options: SwitchServerOptions): FastifyInstance {
+  const opts = resolveOptions(options);
+  const operators = operatorCheck([...opts.operatorTokens.map(tokenHash), ...(options.operatorTokenHashes ?? []).map((h) => Buffer.from(h, 'hex'))]);
+  const app = Fastify({
+    ...(typeof opts.logger === 'boolean' ? { logger: opts.logger } : { loggerInstance: opts.logger }),
+    bodyLimit: opts.bodyLimitBytes,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    ajv: { customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false } },
+    // Errors the router raises before any route is chosen: a path parameter over the length limit is
+    // no route (instead of fastify's own 414 body), a malformed percent-encoding a malformed request.
+    frameworkErrors: (error, request, reply) => {
+      const problem =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new LoulanError('RPC_ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`, { details: { method: request.method } })
+          : error.code === 'FST_ERR_BAD_URL'
+            ? new LoulanError('RPC_MALFORMED_REQUEST', 'the URL is not valid', { details: { reason: error.code } })
+            : toLoulanError(error, 'RPC_MALFORMED_REQUEST');
+      if (problem.code === 'INTERNAL') request.log.error({ err: error }, 'switch http: unexpected router error');
+      return sendProblem(reply, problem, request.url);
+    },
+  });
+
+  app.setReplySerializer((payload) => toJson(payload));
+  app.setErrorHandler((error, request, reply) => {
+    const problem = toLoulanError(error, request.routeOptions.config.malformed ?? 'RPC_MALFORMED_REQUEST');
+    if (problem.code === 'INTERNAL') request.log.error({ err: error }, 'switch http: unexpected error');
+    return sendProblem(reply, problem, request.url);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, new LoulanError('RPC_ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`, { details: { method: request.method } }), request.url),
+  );
+  // Bodies are JSON; nothing else is parsed (text/plain is a 415).
+  app.removeContentTypeParser('text/plain');
+
+  const metrics = opts.metrics;
+  if (metrics !== undefined) {
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.http(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime);
+      done();
+    });
+  }
+
+  const hub = createStreamHub(api, opts.stream, app.log, metrics);
+  void app.register(websocket, {
+    options: { maxPayload: 4096 },
+    preClose: async () => {
+      await hub.closeAll();
+      app.websocketServer.close();
+    },
+  });
+  // Routes go in a plugin registered after the WebSocket one, so that its route hook sees them.
+  void app.register(async (routes) => registerRoutes(routes, api, operators, hub));
+  return app;
+}
+
+type Operators = (request: FastifyRequest) => string | undefined;
+
+function registerRoutes(app: FastifyInstance, api: SwitchApi, operators: Operators, hub: ReturnType<typeof createStreamHub>): void {
+  /** Who is calling an operator route, as `op:<8 hex of the token's hash>`; set by the check below. */
+  const operatorOf = new WeakMap<FastifyRequest, string>();
+  const requireOperator = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const operator = operators(request);
+    if (operator === undefined) {
+      reply.header('www-authenticate', 'Bearer realm="loulan-switch"');
+      throw new LoulanError('SWITCH_UNAUTHORIZED', 'this route needs an operator token (Authorization: Bearer ...)');
+    }
+    operatorOf.set(request, operator);
+  };
+  /** Route options for an operation of the table: its validation schema, and the operator check. */
+  const spec = (id: string) => {
+    const op = operation(id);
+    return {
+      schema: fastifySchema(op),
+      ...(op.operator === true ? { onRequest: requireOperator } : {}),
+    };
+  };
+
+  app.post<{ Body: unknown }>('/v1/messages', { ...spec('submitMessages'), config: { malformed: 'INTAKE_MALFORMED' } }, async (request, reply) => {
+    const body = request.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new LoulanError('INTAKE_MALFORMED', 'the body must be a JSON envelope or a batch {"messages": [...]}', { details: { pointer: '', in: 'body' } });
+    }
+    if (Object.hasOwn(body, 'messages')) return reply.code(200).send({ results: await api.submitBatch(body) });
+    const result = await api.submit(body);
+    return reply.code(result.duplicate ? 200 : 202).send(result);
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { source?: string } }>('/v1/messages/:id', spec('getMessage'), async (request) =>
+    api.message(request.params.id, request.query.source),
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { source?: string } }>('/v1/messages/:id/proof', spec('getMessageProof'), async (request) =>
+    api.proof(request.params.id, request.query.source),
+  );
+
+  app.route<{ Querystring: { cursor?: string; source?: string } }>({
+    method: 'GET',
+    url: '/v1/stream',
+    ...spec('streamEvents'),
+    // Runs before the upgrade, so a cursor from another switch (or an older store) is a problem document.
+    preHandler: async (request) => {
+      const cursor = request.query.cursor;
+      if (cursor !== undefined && Number(cursor) > api.lastCursor) {
+        throw new LoulanError('VALIDATE_RANGE', 'the cursor is beyond the last event of this switch', {
+          details: { pointer: '/cursor', in: 'query', lastCursor: api.lastCursor },
+        });
+      }
+    },
+    handler: async (_request, reply) => {
+      reply.header('upgrade', 'websocket');
+      throw new LoulanError('RPC_UPGRADE_REQUIRED', '/v1/stream is a WebSocket endpoint');
+    },
+    wsHandler: (socket, request) => {
+      const cursor = request.query.cursor === undefined ? api.lastCursor : Number(request.query.cursor);
+      hub.add(socket, cursor, request.query.source);
+    },
+  });
+
+  app.get('/v1/routes', spec('listRoutes'), async () => ({ routes: api.routes() }));
+
+  app.get<{ Querystring: { address: string } }>('/v1/routes/explain', spec('explainRoute'), async (request) => api.explain(request.query.address));
+
+  app.put<{ Params: { prefix: string }; Body: { link: Record<string, unknown>; reason?: string } }>('/v1/routes/:prefix', spec('setRoute'), async (request, reply) => {
+    const change = await api.setRoute(routePrefix(request.params.prefix), request.body.link, request.body.reason);
+    return reply.code(change.applied ? 200 : 202).send(change);
+  });
+
+  app.delete<{ Params: { prefix: string }; Querystring: { reason?: string }; Body: { reason?: string } | undefined }>(
+    '/v1/routes/:prefix',
+    spec('removeRoute'),
+    async (request, reply) => {
+      const change = await api.removeRoute(routePrefix(request.params.prefix), request.body?.reason ?? request.query.reason);
+      return reply.code(change.applied ? 200 : 202).send(change);
+    },
+  );
+
+  app.get<{ Querystring: { after?: string; limit?: string } }>('/v1/dlq', spec('listDeadLetters'), async (request) => {
+    const limit = request.query.limit === undefined ? DEFAULT_PAGE : Math.min(Number(request.query.limit), MAX_PAGE);
+    const messages = await api.deadLetters(request.query.after === undefined ? 0 : Number(request.query.after), limit);
+    const last = messages[messages.length - 1];
+    return { messages, next: messages.length === limit && last !== undefined ? last.order : null };
+  });
+
+  app.post<{ Params: { id: string }; Querystring: { source?: string } }>('/v1/dlq/:id/replay', spec('replayDeadLetter'), async (request) =>
+    api.replay(request.params.id, request.query.source),
+  );
+
+  app.get('/v1/approvals', spec('listApprovals'), async () => ({ messages: await api.approvals() }));
+
+  app.post<{ Params: { id: string }; Querystring: { source?: string }; Body: { approve: boolean } }>('/v1/approvals/:id', spec('decideApproval'), async (request) =>
+    api.decide(request.params.id, request.query.source, request.body.approve, operatorOf.get(request) as string),
+  );
+
+  app.get('/v1/health', spec('health'), async (_request, reply) => {
+    const health = api.health();
+    return reply.code(health.status === 'down' ? 503 : 200).send(health);
+  });
+
+  app.get('/metrics', spec('metrics'), async (_request, reply) => {
+    const { contentType, body } = await api.metrics();
+    return reply.type(contentType).send(body);
+  });
+
+  const docs = toJson(buildOpenApi());
+  app.get('/docs', spec('openapi'), async (_request, reply) => reply.type('application/json; charset=utf-8').send(docs));
+}
+
+function routePrefix(segment: string): string {
+  return segment === DEFAULT_ROUTE_SEGMENT ? '' : segment;
+}
+
+/** The fastify validation schema of an operation: path, query (closed) and body as the table gives them. */
+function fastifySchema(op: OperationSpec): FastifySchema {
+  const closed = (properties: Readonly<Record<string, unknown>>, required: readonly string[] = []) => ({
+    type: 'object',
+    additionalProperties: false,
+    ...(required.length === 0 ? {} : { required: [...required] }),
+    properties: Object.fromEntries(Object.entries(properties).map(([name, schema]) => [name, withoutDescription(schema)])),
+  });
+  return {
+    ...(op.params === undefined ? {} : { params: closed(op.params, Object.keys(op.params)) }),
+    querystring: closed(op.query ?? {}, op.requiredQuery),
+    // An optional body is checked only when there is one (a JSON one: nothing else is parsed).
+    ...(op.body?.validate === undefined ? {} : { body: op.body.required ? op.body.validate : { content: { 'application/json': { schema: op.body.validate } } } }),
+  };
+}
+
+function withoutDescription(schema: unknown): unknown {
+  const { description: _description, ...rest } = schema as Record<string, unknown>;
+  return rest;
+}
+
+// -- options and operators ------------------------------------------------------------------------
+
+interface ResolvedOptions {
+  readonly operatorTokens: readonly string[];
+  readonly bodyLimitBytes: number;
+  readonly logger: boolean | FastifyBaseLogger;
+  readonly metrics: SwitchMetrics | undefined;
+  readonly stream: StreamOptions;
+}
+
+function resolveOptions(options: SwitchServerOptions): ResolvedOptions {
+  const positive = (field: string, value: number | undefined, fallback: number): number => {
+    if (value === undefined) return fallback;
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw new LoulanError('CONFIG_INVALID', `switch server option ${field} must be a positive integer`, { details: { field, value } });
+    }
+    return value;
+  };
+  if (!Array.isArray(options.operatorTokens)) {
+    throw new LoulanError('CONFIG_INVALID', 'switch server option operatorTokens must be a list of tokens', { details: { field: 'operatorTokens' } });
+  }
+  options.operatorTokens.forEach((token, index) => {
+    if (typeof token !== 'string' || token.length < MIN_TOKEN_LENGTH) {
+      throw new LoulanError('CONFIG_INVALID', `operator tokens must be strings of at least ${MIN_TOKEN_LENGTH} characters`, { details: { field: `operatorTokens/${index}` } });
+    }
+  });
+  const stream = options.stream ?? {};
+  return Object.freeze({
+    operatorTokens: [...options.operatorTokens],
+    bodyLimitBytes: positive('bodyLimitBytes', options.bodyLimitBytes, DEFAULT_BODY_LIMIT),
+    logger: options.logger ?? false,
+    metrics: options.metrics,
+    stream: Object.freeze({
+      maxBufferedBytes: positive('stream.maxBufferedBytes', stream.maxBufferedBytes, DEFAULT_STREAM_OPTIONS.maxBufferedBytes),
+      maxPendingEvents: positive('stream.maxPendingEvents', stream.maxPendingEvents, DEFAULT_STREAM_OPTIONS.maxPendingEvents),
+      replayPageSize: positive('stream.replayPageSize', stream.replayPageSize, DEFAULT_STREAM_OPTIONS.replayPageSize),
+      maxClients: positive('stream.maxClients', stream.maxClients, DEFAULT_STREAM_OPTIONS.maxClients),
+      heartbeatMs: positive('stream.heartbeatMs', stream.heartbeatMs, DEFAULT_STREAM_OPTIONS.heartbeatMs),
+    }),
+  });
+}
+
+const tokenHash = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
+
+/** The operator a request authenticates as, or undefined. Only hashes of the tokens are kept. */
+function operatorCheck(hashes: readonly Buffer[]): Operators {
+  return (request) => {
+    const header = request.headers.authorization;
+    if (typeof header !== 'string' || !/^Bearer /i.test(header)) return undefined;
+    const presented = tokenHash(header.slice(7).trim());
+    // Compare against every stored hash, without stopping at a match.
+    let match = -1;
+    for (let i = 0; i < hashes.length; i++) if (hashes[i]!.length === presented.length && timingSafeEqual(hashes[i]!, presented) && match < 0) match = i;
+    return match < 0 ? undefined : `op:${toHex(presented.subarray(0, 4))}`;
+  };
+}
+
+// -- JSON and problems ----------------------------------------------------------------------------
+
+/** JSON with the wire conventions: bigint as a decimal string, bytes as lowercase hex. */
+function toJson(value: unknown): string {
+  if (typeof value === 'string') return value;
+  return JSON.stringify(value, function (this: Record<string, unknown>, key: string, replaced: unknown) {
+    const raw = key === '' ? replaced : this[key];
+    if (typeof raw === 'bigint') return raw.toString();
+    if (raw instanceof Uint8Array) return toHex(raw);
+    return replaced;
+  });
+}
+
+function sendProblem(reply: FastifyReply, error: LoulanError, instance: string): FastifyReply {
+  const retryAfterMs = error.details['retryAfterMs'];
+  if (typeof retryAfterMs === 'number' && retryAfterMs > 0) reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));
+  else if (error.code === 'INTAKE_OVERLOADED') reply.header('retry-after', '1');
+  return reply.code(error.status).type('application/problem+json').send(error.toProblem(instance));
+}
+
+function isFastifyError(error: unknown): error is FastifyError {
+  if (!(error instanceof Error)) return false;
+  const code: unknown = (error as Error & { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('FST_');
+}
+
+/** Any thrown value as the LoulanError to report; anything unrecognised becomes INTERNAL. */
+function toLoulanError(error: unknown, malformed: ErrorCode): LoulanError {
+  if (error instanceof LoulanError) return error;
+  if (!isFastifyError(error)) return asLoulanError(error);
+  if (error.validation !== undefined && error.validation.length > 0) {
+    return fromValidation(error.validation[0] as FastifySchemaValidationError, error.validationContext ?? 'body');
+  }
+  const status = error.statusCode ?? 500;
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413) {
+    return new LoulanError('VALIDATE_TOO_LARGE', 'request body is too large', { details: { pointer: '', in: 'body' } });
+  }
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415) {
+    return new LoulanError('RPC_UNSUPPORTED_MEDIA_TYPE', 'unsupported Content-Type: send application/json', { details: { reason: error.code } });
+  }
+  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return new LoulanError(malformed, 'the body is not valid JSON', { details: { pointer: '', in: 'body', reason: error.code } });
+  }
+  if (status >= 400 && status < 500) {
+    return new LoulanError('RPC_MALFORMED_REQUEST', 'the request cannot be parsed', { details: { reason: error.code } });
+  }
+  return asLoulanError(error);
+}
+
+const LOCATION: Readonly<Record<string, string>> = { body: 'body', params: 'path', querystring: 'query', headers: 'header' };
+
+/** One ajv error (fastify stops at the first) as the VALIDATE_* code for its keyword, with a pointer. */
+function fromValidation(error: FastifySchemaValidationError, context: string): LoulanError {
+  const params = error.params as Record<string, unknown>;
+  let pointer = error.instancePath;
+  let code: ErrorCode;
+  switch (error.keyword) {
+    case 'required':
+      code = 'VALIDATE_REQUIRED';
+      pointer += '/' + escapePointer(String(params['missingProperty']));
+      break;
+    case 'additionalProperties':
+      code = 'VALIDATE_UNKNOWN_FIELD';
+      pointer += '/' + escapePointer(String(params['additionalProperty']));
+      break;
+    case 'type':
+      code = 'VALIDATE_TYPE';
+      break;
+    case 'pattern':
+    case 'format':
+      code = 'VALIDATE_FORMAT';
+      break;
+    case 'enum':
+    case 'const':
+      code = 'VALIDATE_ENUM';
+      break;
+    case 'maxLength':
+    case 'minLength':
+    case 'maximum':
+    case 'minimum':
+    case 'maxItems':
+    case 'minItems':
+      code = 'VALIDATE_RANGE';
+      break;
+    default:
+      code = 'VALIDATE_CONSTRAINT';
+  }
+  const where = LOCATION[context] ?? context;
+  return new LoulanError(code, `${where} ${pointer || '(root)'} ${error.message ?? 'is invalid'}`, {
+    details: { pointer, in: where, keyword: error.keyword },
+  });
+}
