@@ -23,15 +23,18 @@ export interface ReadyInfo {
   readonly rpc: string;
 }
 
+/** A `loulan <command> --config FILE` child process: a validator by default, or a switch. */
 export class ValidatorProcess {
   readonly name: string;
   readonly configFile: string;
+  readonly command: string;
   child: ChildProcess | null = null;
   exited: Promise<number | null> = Promise.resolve(null);
 
-  constructor(name: string, configFile: string) {
+  constructor(name: string, configFile: string, command: 'node' | 'switch' = 'node') {
     this.name = name;
     this.configFile = configFile;
+    this.command = command;
   }
 
   get running(): boolean {
@@ -40,7 +43,7 @@ export class ValidatorProcess {
 
   /** Starts the process; resolves with its ready line, rejects if it exits before being ready. */
   start(options: ProcessOptions = {}): Promise<ReadyInfo> {
-    const child = spawn(process.execPath, [BIN, 'node', '--config', this.configFile], {
+    const child = spawn(process.execPath, [BIN, this.command, '--config', this.configFile], {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -79,10 +82,10 @@ export class ValidatorProcess {
 }
 
 export class Cluster {
-  readonly layout: TestnetLayout;
+  readonly layout: Pick<TestnetLayout, 'validators'>;
   readonly processes: ValidatorProcess[];
 
-  constructor(layout: TestnetLayout) {
+  constructor(layout: Pick<TestnetLayout, 'validators'>) {
     this.layout = layout;
     this.processes = layout.validators.map((v) => new ValidatorProcess(v.name, v.configFile));
   }

@@ -5,7 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { LoulanError, isLoulanError } from '../core-chain/errors.ts';
+import { approvalsCommand } from './approvals-command.ts';
+import { messagesCommand } from './messages-command.ts';
 import { nodeCommand } from './node-command.ts';
+import { routesCommand } from './routes-command.ts';
+import { switchCommand } from './switch-command.ts';
+import { upCommand } from './up-command.ts';
 import { testnetCommand } from './testnet-command.ts';
 import { validatorCommand } from './validator-command.ts';
 
@@ -43,21 +48,12 @@ const versionCommand: Command = {
 
 const startCommand: Command = {
   name: 'start',
-  summary: 'start the main job (what `npm start` runs)',
-  usage: 'loulan start',
-  async run(_args, io) {
-    io.out(`loulan ${packageVersion()}: the interchange switch is not built yet.`);
-    io.out('What exists today:');
-    for (const command of commands) io.out(`  loulan ${command.name.padEnd(10)} ${command.summary}`);
-    io.out('Libraries: core-chain (PBFT validators, ledger, block store, RPC and client; canonical encoding, Merkle proofs,');
-    io.out('signatures, errors), schemas (message schemas and validators).');
-    io.out('Try a local consortium: loulan testnet init --validators 4 --dir ./local && loulan testnet up --dir ./local');
-    io.out('See README.md and docs/.');
-    return 0;
-  },
+  summary: 'the main job (what `npm start` runs): `loulan up`, a local consortium',
+  usage: 'loulan start [loulan up options]',
+  run: (args, io) => upCommand.run(args, io),
 };
 
-const commands: Command[] = [versionCommand, startCommand, nodeCommand, testnetCommand, validatorCommand];
+const commands: Command[] = [versionCommand, startCommand, upCommand, nodeCommand, switchCommand, testnetCommand, validatorCommand, routesCommand, messagesCommand, approvalsCommand];
 
 function help(io: Io): void {
   io.out('usage: loulan <command> [options]');

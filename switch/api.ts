@@ -56,6 +56,18 @@ export interface ChangeSubmitted {
   readonly height: string;
 }
 
+/** An ordered channel held because the `seq` it needs next has not arrived. */
+export interface ChannelGapView {
+  readonly source: string;
+  readonly to: string;
+  /** The missing `seq` (decimal string). */
+  readonly expectedSeq: string;
+  /** Messages on the channel waiting behind the gap. */
+  readonly waiting: number;
+  /** When the channel started waiting for `expectedSeq` (Unix ms). */
+  readonly since: number;
+}
+
 export interface SwitchHealth {
   readonly status: 'up' | 'degraded' | 'down';
   readonly switchId: string;
@@ -63,6 +75,8 @@ export interface SwitchHealth {
   readonly store: { readonly lastCursor: number };
   readonly routes: number;
   readonly links: readonly LinkHealthView[];
+  /** Ordered channels held by a missing `seq`. */
+  readonly gaps: readonly ChannelGapView[];
   readonly stuck: number;
   readonly dlq: number;
 }

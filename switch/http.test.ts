@@ -228,6 +228,7 @@ class FakeSwitch implements SwitchApi {
       store: { lastCursor: this.lastCursor },
       routes: 2,
       links: [HEALTH],
+      gaps: [],
       stuck: 0,
       dlq: 3,
     };

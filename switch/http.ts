@@ -94,6 +94,8 @@ export function buildSwitchServer(api: SwitchApi, options: SwitchServerOptions):
   );
   // Bodies are JSON; nothing else is parsed (text/plain is a 415).
   app.removeContentTypeParser('text/plain');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, strictJsonParser(app.getDefaultJsonParser('error', 'error')));
 
   const metrics = opts.metrics;
   if (metrics !== undefined) {
@@ -311,6 +313,91 @@ function operatorCheck(hashes: readonly Buffer[]): Operators {
 }
 
 // -- JSON and problems ----------------------------------------------------------------------------
+
+type BodyParser<T> = (request: FastifyRequest, body: T, done: (error: Error | null, value?: unknown) => void) => void;
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * fastify's JSON parser (prototype-poisoning checks included), made strict about what RFC 8259 and
+ * I-JSON (RFC 7493) leave to the parser: the body must be UTF-8, and no object may name a member
+ * twice. Lenient parsers repair both silently (U+FFFD for bad bytes, the last duplicate wins), so a
+ * signed message could mean one thing to the switch and another to a parser downstream, and the
+ * fuzz test found both accepted. A refusal carries the route's malformed code with `details.reason`.
+ */
+function strictJsonParser(parse: BodyParser<string>): BodyParser<Buffer> {
+  return (request, body, done) => {
+    const malformed = request.routeOptions.config.malformed ?? 'RPC_MALFORMED_REQUEST';
+    let text: string;
+    try {
+      text = utf8Strict.decode(body);
+    } catch {
+      done(new LoulanError(malformed, 'the body is not valid UTF-8', { details: { pointer: '', in: 'body', reason: 'INVALID_UTF8' } }));
+      return;
+    }
+    parse(request, text, (error, value) => {
+      if (error !== null) return done(error);
+      const pointer = value !== null && typeof value === 'object' ? repeatedName(text) : undefined;
+      if (pointer === undefined) return done(null, value);
+      done(new LoulanError(malformed, `the body names a member twice at ${pointer}`, { details: { pointer, in: 'body', reason: 'DUPLICATE_NAME' } }));
+    });
+  };
+}
+
+/**
+ * The JSON Pointer of the first member name that repeats within one object of `text`, or undefined.
+ * `text` is JSON that has parsed, so the scan follows only strings, brackets and commas. Iterative,
+ * and an object keeps a set of its names only once it has two, so deep nesting costs no more than
+ * the parse did.
+ */
+function repeatedName(text: string): string | undefined {
+  // Per open container: an object's names so far (none, one, or a set), or null for an array; and
+  // the member name or index the scan is in.
+  const names: Array<undefined | string | Set<string> | null> = [];
+  const at: Array<string | number> = [];
+  let expectName = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let end = i + 1;
+      let escaped = false;
+      for (let d = text.charCodeAt(end); d !== 0x22; d = text.charCodeAt(end)) {
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          end += 2;
+        } else end++;
+      }
+      if (expectName) {
+        expectName = false;
+        const name = escaped ? (JSON.parse(text.slice(i, end + 1)) as string) : text.slice(i + 1, end);
+        const top = names.length - 1;
+        const seen = names[top];
+        at[top] = name;
+        if (seen === undefined) names[top] = name;
+        else if (seen === name || (seen instanceof Set && seen.has(name))) return at.map((k) => `/${escapePointer(String(k))}`).join('');
+        else if (seen instanceof Set) seen.add(name);
+        else names[top] = new Set([seen as string, name]);
+      }
+      i = end;
+    } else if (c === 0x7b /* { */) {
+      names.push(undefined);
+      at.push('');
+      expectName = true;
+    } else if (c === 0x5b /* [ */) {
+      names.push(null);
+      at.push(0);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      names.pop();
+      at.pop();
+      expectName = false;
+    } else if (c === 0x2c /* , */) {
+      const top = names.length - 1;
+      if (names[top] === null) at[top] = (at[top] as number) + 1;
+      else expectName = true;
+    }
+  }
+  return undefined;
+}
 
 /** JSON with the wire conventions: bigint as a decimal string, bytes as lowercase hex. */
 function toJson(value: unknown): string {

@@ -448,13 +448,18 @@ function responseSchemas(docs: readonly SchemaDocument[]): Record<string, Schema
       alternates: { type: 'array', items: ref('LinkHealth') },
     }),
     ChangeSubmitted: object(['changeId', 'applied', 'txHash', 'height'], { changeId: str, applied: { type: 'boolean' }, txHash: str, height: decimal }),
-    SwitchHealth: object(['status', 'switchId', 'core', 'store', 'routes', 'links', 'stuck', 'dlq'], {
+    SwitchHealth: object(['status', 'switchId', 'core', 'store', 'routes', 'links', 'gaps', 'stuck', 'dlq'], {
       status: { enum: ['up', 'degraded', 'down'] },
       switchId: str,
       core: object(['connected', 'height', 'endpoint'], { connected: { type: 'boolean' }, height: nullable(decimal), endpoint: nullable(str) }),
       store: object(['lastCursor'], { lastCursor: int }),
       routes: int,
       links: { type: 'array', items: ref('LinkHealth') },
+      gaps: {
+        type: 'array',
+        description: 'Ordered channels held because the seq they need next has not arrived.',
+        items: object(['source', 'to', 'expectedSeq', 'waiting', 'since'], { source: str, to: str, expectedSeq: decimal, waiting: int, since: ms }),
+      },
       stuck: int,
       dlq: int,
     }),

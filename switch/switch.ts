@@ -349,8 +349,8 @@ class Api implements SwitchApi {
     const e = explainRoute(routing.table, address, {
       linksOf: (route: ResolvedRoute) => ({ primary: route.primary.id, alternates: route.alternates.map((a) => a.id) }),
       health: routing.health,
-      failoverOf: (entry: { prefix: string }) => routing.failover(entry.prefix),
-    } as never) as unknown as {
+      failoverOf: (prefix: string) => routing.failover(prefix),
+    }) as unknown as {
       matched: { prefix: string; value: ResolvedRoute; rule: string } | null;
       candidates: Array<{ prefix: string; hasEntry?: boolean; exists?: boolean }>;
       why: string;
@@ -449,6 +449,7 @@ class Api implements SwitchApi {
       store: { lastCursor: store.lastCursor },
       routes: routing.table.size,
       links,
+      gaps: engine.gaps().map((g) => ({ source: g.source, to: g.to, expectedSeq: g.expectedSeq.toString(), waiting: g.waiting, since: g.since })),
       stuck: engine.stuck(),
       dlq: -1,
     };
