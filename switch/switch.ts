@@ -259,7 +259,8 @@ class Routing {
     if (route.alternates.length === 0) return route.primary;
     let failover = this.#failovers.get(route.prefix);
     if (failover === undefined) {
-      failover = createFailover({ primary: route.primary.id, alternates: route.alternates.map((a) => a.id), health: this.health, now: this.#now });
+      const holdMs = route.link.failbackAfterMs;
+      failover = createFailover({ primary: route.primary.id, alternates: route.alternates.map((a) => a.id), health: this.health, now: this.#now, ...(holdMs === undefined ? {} : { holdMs }) });
       this.#failovers.set(route.prefix, failover);
     }
     const active = failover.choose().active;

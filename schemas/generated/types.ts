@@ -752,6 +752,10 @@ export interface Link {
    */
   maxInFlight?: number;
   breaker?: BreakerPolicy;
+  /**
+   * After failing over to an alternate, how long the primary must stay healthy before traffic returns to it (hysteresis against flapping; default 30000).
+   */
+  failbackAfterMs?: number;
 }
 /**
  * Circuit breaker per target: after `failures` consecutive failed attempts no message is attempted for `coolDownMs`; then one probe decides whether the target is back.

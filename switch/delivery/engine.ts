@@ -708,7 +708,7 @@ class Engine implements DeliveryEngine {
     return this.#finish(entry, 'expired', { code: 'DELIVER_EXPIRED', detail: message }, { code: 'DELIVER_EXPIRED', message });
   }
 
-  /** Writes a terminal status (with the channel's new state, atomically), then releases the successor. */
+  /** Writes a terminal status (with the channel's new state, atomically) and releases the successor. */
   async #finish(entry: Entry, status: 'delivered' | 'dead' | 'expired', note: Note, lastError?: { code: string; message: string }): Promise<void> {
     const r = entry.record;
     entry.where = 'done';
@@ -720,8 +720,13 @@ class Engine implements DeliveryEngine {
     if (lastError !== undefined) r.lastError = lastError;
     const channel = entry.channel;
     const extra = channel?.finish(entry.seq, this.#now()) ? [{ name: CHANNEL_PREFIX + channelKey(channel.source, channel.to), value: channel.toJson() }] : [];
+    const written = this.#write(entry, status, note, extra);
+    // The successor's `queued` write joins the same group commit or a later one (the store applies
+    // writes in call order), and its attempt waits for that write: it cannot go out before this
+    // state is durable, and an ordered channel costs one fsync per message instead of two.
+    if (channel !== undefined) this.#releaseHead(channel);
     try {
-      await this.#write(entry, status, note, extra);
+      await written;
     } finally {
       this.#entries.delete(entry.key);
       if (entry.stuck) {
@@ -729,10 +734,7 @@ class Engine implements DeliveryEngine {
         this.#stuckCount--;
       }
     }
-    if (channel !== undefined) {
-      this.#releaseHead(channel);
-      if (channel.head() === undefined && channel.gapSince !== undefined) this.#noteGap(channel);
-    }
+    if (channel !== undefined && channel.head() === undefined && channel.gapSince !== undefined) this.#noteGap(channel);
   }
 
   /**
