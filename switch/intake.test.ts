@@ -225,3 +225,14 @@ function nest(depth: number): Record<string, unknown> {
   for (let i = 0; i < depth; i++) v = { a: v };
   return v;
 }
+
+describe('after a restart of the store', () => {
+  it('a resend of a message accepted before the restart is still a duplicate (the id index is reloaded)', async () => {
+    const m = await signed(acme, order(1));
+    const first = await intake.submit(m);
+    await store.close();
+    store = await SwitchStore.open(dir);
+    const again = new Intake({ store, directory, now: () => NOW });
+    expect(await again.submit(m)).toEqual({ ...first, duplicate: true });
+  });
+});

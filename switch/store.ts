@@ -25,6 +25,7 @@
  */
 import { Level } from 'level';
 import { fromHex, LoulanError, sha256, toHex } from '../core-chain/index.ts';
+import { BloomFilter } from './bloom.ts';
 import { messageKey, TERMINAL_STATUSES, type MessageRecord, type StatusEvent } from './model.ts';
 
 type Op = { readonly type: 'put'; readonly key: string; readonly value: string } | { readonly type: 'del'; readonly key: string };
@@ -54,6 +55,8 @@ export class SwitchStore {
   #nextCursor = 1;
   /** Next anchoring leaf number (see anchor.ts): one leaf per acceptance and per delivery. */
   #nextLeaf = 0;
+  /** Every message key ever accepted (see bloom.ts): most lookups of new ids never touch LevelDB. */
+  readonly #known = new BloomFilter();
   #failed: unknown;
   readonly #listeners = new Set<(events: readonly StatusEvent[]) => void>();
   #queuedEvents: StatusEvent[] = [];
@@ -71,6 +74,10 @@ export class SwitchStore {
       throw new LoulanError('CONFIG_INVALID', `cannot open the switch store at ${dir}: ${(cause as Error).message}`, { details: { field: 'dataDir', dir }, cause });
     }
     const store = new SwitchStore(db, options);
+    for await (const key of db.keys({ gte: 'i!', lt: 'i"' })) {
+      const at = key.indexOf('\u0000');
+      store.#known.add(messageKey(key.slice(at + 1), key.slice(2, at)));
+    }
     const counters = await db.get('meta!counters');
     if (counters !== undefined) {
       const parsed = JSON.parse(counters) as { order: number; cursor: number; leaf?: number };
@@ -87,7 +94,9 @@ export class SwitchStore {
   }
 
   async getMessage(source: string, id: string): Promise<MessageRecord | undefined> {
-    const raw = await this.#read(`m!${messageKey(source, id)}`);
+    const key = messageKey(source, id);
+    if (!this.#known.mayContain(key)) return undefined;
+    const raw = await this.#read(`m!${key}`);
     return raw === undefined ? undefined : (JSON.parse(raw) as MessageRecord);
   }
 
@@ -100,6 +109,7 @@ export class SwitchStore {
     const events: StatusEvent[] = [];
     for (const r of records) {
       const key = messageKey(r.source, r.id);
+      this.#known.add(key);
       const leaf = this.#nextLeaf++;
       r.anchors = { accepted: leaf };
       ops.push({ type: 'put', key: `l!${hex16(leaf)}`, value: leafValue(anchorLeaf('accepted', r.digest, r.acceptedAt), key) });
