@@ -35,7 +35,7 @@ import {
   type ResolvedKey,
   type Role,
 } from '../core-chain/index.ts';
-import { inclusionProofFromLeafHashes, leafHash, merkleRootFromLeafHashes } from '../core-chain/crypto/merkle.ts';
+import { inclusionProofsFromLeafHashes, leafHash, merkleRootFromLeafHashes } from '../core-chain/crypto/merkle.ts';
 import { checkLimits, DEFAULT_LIMITS, listSchemas, validateEnvelope, type Limits, type TypedEnvelope } from '../schemas/index.ts';
 import type { BatchItemResult } from './api.ts';
 import { ReplayWindow } from './channel.ts';
@@ -227,6 +227,7 @@ export class Intake {
         throw new LoulanError('CRYPTO_SIGNATURE_INVALID', 'the batch signature does not verify over the batch root', { details: { pointer: '/sig', root: toHex(root) } });
       }
       const rootHex = toHex(root);
+      const paths = inclusionProofsFromLeafHashes(leaves);
       for (const { index, envelope } of valid) {
         try {
           this.#checkRole(envelope, this.#o.directory.participant(envelope.source)!);
@@ -235,7 +236,7 @@ export class Intake {
             item: {
               envelope,
               digest: toHex(inputs[index]!),
-              batch: { root: rootHex, index, size: leaves.length, path: inclusionProofFromLeafHashes(leaves, index).map(toHex), sig: batch.sig },
+              batch: { root: rootHex, index, size: leaves.length, path: paths[index]!.map(toHex), sig: batch.sig },
             },
           });
         } catch (error) {

@@ -9,6 +9,7 @@ export {
   merkleRootFromLeafHashes,
   inclusionProof,
   inclusionProofFromLeafHashes,
+  inclusionProofsFromLeafHashes,
   inclusionPathLength,
   rootFromInclusionProof,
   verifyInclusion,

@@ -6,6 +6,7 @@ import {
   inclusionPathLength,
   inclusionProof,
   inclusionProofFromLeafHashes,
+  inclusionProofsFromLeafHashes,
   leafHash,
   merkleRoot,
   merkleRootFromLeafHashes,
@@ -275,3 +276,14 @@ function nodeHashRaw(left: Uint8Array, right: Uint8Array): Uint8Array {
   input.set(right, 1 + left.length);
   return sha256(input);
 }
+
+describe('inclusionProofsFromLeafHashes', () => {
+  it('gives every leaf the same path as inclusionProofFromLeafHashes, for every tree size up to 70', () => {
+    for (let n = 1; n <= 70; n++) {
+      const hashes = Array.from({ length: n }, (_, i) => leafHash(new Uint8Array([i, n])));
+      const all = inclusionProofsFromLeafHashes(hashes);
+      expect(all).toHaveLength(n);
+      all.forEach((path, i) => expect(path.map((p) => Buffer.from(p).toString('hex'))).toEqual(inclusionProofFromLeafHashes(hashes, i).map((p) => Buffer.from(p).toString('hex'))));
+    }
+  });
+});
