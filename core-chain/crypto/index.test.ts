@@ -29,6 +29,7 @@ describe('public exports', () => {
       'inclusionPathLength',
       'inclusionProof',
       'inclusionProofFromLeafHashes',
+      'inclusionProofsFromLeafHashes',
       'isAlg',
       'keccak256',
       'keyId',
