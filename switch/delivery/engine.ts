@@ -559,6 +559,18 @@ class Engine implements DeliveryEngine {
     }
   }
 
+  /** Routes again the ready messages whose route now chooses another target (fail-over). */
+  #rerouteElsewhere(worker: Worker): void {
+    const choose = this.#o.chooseLink;
+    if (choose === undefined) return;
+    for (const entry of worker.ready) {
+      if (entry.route === undefined || choose(entry.route).id === worker.id) continue;
+      worker.ready.delete(entry);
+      entry.where = 'idle';
+      void this.#step(entry, () => this.#dispatch(entry));
+    }
+  }
+
   // -- attempts --------------------------------------------------------------------------------------
 
   /** Starts as many attempts as the target's in-flight limit and breaker allow. */
@@ -568,6 +580,9 @@ class Engine implements DeliveryEngine {
       const grant = worker.breaker.acquire(now);
       this.#reportBreaker(worker);
       if (grant === 'wait') {
+        // Messages routed here before the breaker opened, but made ready after it did, missed the
+        // reroute that opening does: send them where their route goes now rather than wait it out.
+        if (worker.breaker.state(now) === 'open') this.#rerouteElsewhere(worker);
         if (worker.breaker.state(now) === 'open' && worker.wake === undefined) {
           worker.wake = this.#sched.at(worker.breaker.reopensAt, () => {
             worker.wake = undefined;

@@ -152,9 +152,9 @@ export async function startConsortium(options: Partial<ConsortiumOptions> = {}):
     await sink.start();
     await switchProcess.start({ onLine });
   } catch (error) {
-    // Nothing is left running when the consortium cannot start.
+    // Nothing is left running when the consortium cannot start; its last lines say why.
     await stop();
-    throw error;
+    throw new Error(`${(error as Error).message}\n${logs.slice(-20).join('\n')}`, { cause: error });
   }
   return {
     dir,
