@@ -68,6 +68,12 @@ export interface Adapter {
    * returned function is called. Kinds that have nothing to watch omit it.
    */
   watch?(checkpoint: string | undefined, onEvent: (event: WatchedEvent) => Promise<void>): () => void;
+  /**
+   * Whether the destination answers at all, without delivering anything. The switch probes links it
+   * sees down, so that a route that failed over learns when its primary is back even though no
+   * traffic goes there. Kinds that cannot probe omit it (their links recover on the next attempt).
+   */
+  probe?(signal: AbortSignal): Promise<boolean>;
   /** The adapter's own view of its destination (the switch also measures every attempt). */
   health(): AdapterHealth;
   close(): Promise<void>;

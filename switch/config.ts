@@ -25,7 +25,7 @@ export interface SwitchConfig {
   readonly keyFile: string;
   /** SHA-256 (hex) of each operator bearer token. */
   readonly operatorTokenHashes: readonly string[];
-  readonly delivery: { readonly stuckAfterMs: number };
+  readonly delivery: { readonly stuckAfterMs: number; readonly probeIntervalMs: number };
   readonly anchor: { readonly intervalMs: number; readonly maxLeaves: number };
   readonly limits: ValueLimitsConfig;
   /** Clock skew allowed on an envelope's `time`, in ms. */
@@ -87,7 +87,10 @@ export function parseSwitchConfig(value: unknown, base: string): SwitchConfig {
     participant: str(c['participant'], '/participant', /^[A-Za-z0-9._:-]{1,64}$/),
     keyFile: resolve(base, str(c['keyFile'], '/keyFile')),
     operatorTokenHashes: Object.freeze([...(tokens as string[])]),
-    delivery: Object.freeze({ stuckAfterMs: int(delivery['stuckAfterMs'], '/delivery/stuckAfterMs', 1_000, 86_400_000, 60_000) }),
+    delivery: Object.freeze({
+      stuckAfterMs: int(delivery['stuckAfterMs'], '/delivery/stuckAfterMs', 1_000, 86_400_000, 60_000),
+      probeIntervalMs: int(delivery['probeIntervalMs'], '/delivery/probeIntervalMs', 100, 3_600_000, 2_000),
+    }),
     anchor: Object.freeze({
       intervalMs: int(anchor['intervalMs'], '/anchor/intervalMs', 50, 3_600_000, 1_000),
       maxLeaves: int(anchor['maxLeaves'], '/anchor/maxLeaves', 1, 1_000_000, 50_000),

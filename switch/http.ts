@@ -6,7 +6,8 @@
  * every failure to an RFC 9457 problem document with a registry code. Every error leaves through one
  * handler; fastify's own parse, size and validation errors are translated to stable codes with a JSON
  * pointer, and anything unexpected becomes INTERNAL with a generic detail (the cause is logged), so no
- * stack trace or internal message reaches a body. Paths and query strings are validated from the
+ * stack trace or internal message reaches a body. A JSON body must be UTF-8 and name no member twice
+ * in one object (`strictJsonParser`). Paths and query strings are validated from the
  * operation table in openapi.ts, the same one `/docs` is generated from; bodies of messages are left
  * to intake, which checks them against the message schemas.
  *
@@ -346,57 +347,86 @@ function strictJsonParser(parse: BodyParser<string>): BodyParser<Buffer> {
 
 /**
  * The JSON Pointer of the first member name that repeats within one object of `text`, or undefined.
- * `text` is JSON that has parsed, so the scan follows only strings, brackets and commas. Iterative,
- * and an object keeps a set of its names only once it has two, so deep nesting costs no more than
- * the parse did.
+ * `text` has parsed as JSON, so the scan follows only strings, brackets and commas. It is iterative
+ * and allocates nothing for an object with one name, so that deep nesting costs less than the parse
+ * did; an object keeps a list of its names, and a set once it has many. The pointer is worked out by
+ * a second scan, on the failure path only.
  */
 function repeatedName(text: string): string | undefined {
-  // Per open container: an object's names so far (none, one, or a set), or null for an array; and
-  // the member name or index the scan is in.
-  const names: Array<undefined | string | Set<string> | null> = [];
-  const at: Array<string | number> = [];
+  // Per open container: null for an array; for an object, its names so far (none, one, a list, a set).
+  const names: Array<null | undefined | string | string[] | Set<string>> = [];
   let expectName = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
-      let end = i + 1;
-      let escaped = false;
-      for (let d = text.charCodeAt(end); d !== 0x22; d = text.charCodeAt(end)) {
-        if (d === 0x5c /* \ */) {
-          escaped = true;
-          end += 2;
-        } else end++;
-      }
+      const end = stringEnd(text, i);
       if (expectName) {
         expectName = false;
-        const name = escaped ? (JSON.parse(text.slice(i, end + 1)) as string) : text.slice(i + 1, end);
+        const name = stringAt(text, i, end);
         const top = names.length - 1;
         const seen = names[top];
-        at[top] = name;
         if (seen === undefined) names[top] = name;
-        else if (seen === name || (seen instanceof Set && seen.has(name))) return at.map((k) => `/${escapePointer(String(k))}`).join('');
-        else if (seen instanceof Set) seen.add(name);
-        else names[top] = new Set([seen as string, name]);
+        else if (typeof seen === 'string') {
+          if (seen === name) return pointerTo(text, i);
+          names[top] = [seen, name];
+        } else if (Array.isArray(seen)) {
+          if (seen.includes(name)) return pointerTo(text, i);
+          seen.push(name);
+          if (seen.length > 16) names[top] = new Set(seen);
+        } else if ((seen as Set<string>).has(name)) return pointerTo(text, i);
+        else (seen as Set<string>).add(name);
       }
       i = end;
     } else if (c === 0x7b /* { */) {
       names.push(undefined);
-      at.push('');
       expectName = true;
-    } else if (c === 0x5b /* [ */) {
-      names.push(null);
-      at.push(0);
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+    } else if (c === 0x5b /* [ */) names.push(null);
+    else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
       names.pop();
-      at.pop();
       expectName = false;
-    } else if (c === 0x2c /* , */) {
-      const top = names.length - 1;
-      if (names[top] === null) at[top] = (at[top] as number) + 1;
+    } else if (c === 0x2c /* , */) expectName = names[names.length - 1] !== null;
+  }
+  return undefined;
+}
+
+/** The JSON Pointer of the member whose name starts at `offset`, from the containers around it. */
+function pointerTo(text: string, offset: number): string {
+  const path: Array<string | number> = [];
+  let expectName = false;
+  for (let i = 0; i <= offset; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const end = stringEnd(text, i);
+      if (expectName) path[path.length - 1] = stringAt(text, i, end);
+      expectName = false;
+      i = end;
+    } else if (c === 0x7b) {
+      path.push('');
+      expectName = true;
+    } else if (c === 0x5b) path.push(0);
+    else if (c === 0x7d || c === 0x5d) {
+      path.pop();
+      expectName = false;
+    } else if (c === 0x2c) {
+      const top = path[path.length - 1];
+      if (typeof top === 'number') path[path.length - 1] = top + 1;
       else expectName = true;
     }
   }
-  return undefined;
+  return path.map((key) => `/${escapePointer(String(key))}`).join('');
+}
+
+/** The index of the quote that closes the string opening at `start`. */
+function stringEnd(text: string, start: number): number {
+  let end = start + 1;
+  for (let c = text.charCodeAt(end); c !== 0x22; c = text.charCodeAt(end)) end += c === 0x5c ? 2 : 1;
+  return end;
+}
+
+/** The value of the string from `start` to `end` (its quotes), escapes decoded. */
+function stringAt(text: string, start: number, end: number): string {
+  const raw = text.slice(start + 1, end);
+  return raw.includes('\\') ? (JSON.parse(text.slice(start, end + 1)) as string) : raw;
 }
 
 /** JSON with the wire conventions: bigint as a decimal string, bytes as lowercase hex. */

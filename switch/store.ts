@@ -57,6 +57,8 @@ export class SwitchStore {
   #nextLeaf = 0;
   /** Every message key ever accepted (see bloom.ts): most lookups of new ids never touch LevelDB. */
   readonly #known = new BloomFilter();
+  /** Acceptance orders of the messages in the dead-letter queue. */
+  readonly #dead = new Set<number>();
   #failed: unknown;
   readonly #listeners = new Set<(events: readonly StatusEvent[]) => void>();
   #queuedEvents: StatusEvent[] = [];
@@ -78,6 +80,7 @@ export class SwitchStore {
       const at = key.indexOf('\u0000');
       store.#known.add(messageKey(key.slice(at + 1), key.slice(2, at)));
     }
+    for await (const key of db.keys({ gte: 'd!', lt: 'd"' })) store.#dead.add(parseInt(key.slice(2), 16));
     const counters = await db.get('meta!counters');
     if (counters !== undefined) {
       const parsed = JSON.parse(counters) as { order: number; cursor: number; leaf?: number };
@@ -140,8 +143,12 @@ export class SwitchStore {
     const order = hex16(record.order);
     if (TERMINAL_STATUSES.has(record.status)) ops.push({ type: 'del', key: `p!${order}` });
     else ops.push({ type: 'put', key: `p!${order}`, value: key });
-    if (record.status === 'dead') ops.push({ type: 'put', key: `d!${order}`, value: key });
-    else ops.push({ type: 'del', key: `d!${order}` });
+    if (record.status === 'dead') {
+      ops.push({ type: 'put', key: `d!${order}`, value: key });
+      this.#dead.add(record.order);
+    } else if (this.#dead.delete(record.order)) {
+      ops.push({ type: 'del', key: `d!${order}` });
+    }
     const last = record.history[record.history.length - 1];
     const events = last === undefined ? [] : [this.#event(record, last)];
     for (const e of events) ops.push({ type: 'put', key: `e!${hex16(e.cursor)}`, value: JSON.stringify(e) });
@@ -206,6 +213,11 @@ export class SwitchStore {
     const out: StatusEvent[] = [];
     for await (const value of this.#db.values({ gt: `e!${hex16(after)}`, lt: 'e!\uffff', limit })) out.push(JSON.parse(value) as StatusEvent);
     return out;
+  }
+
+  /** Messages in the dead-letter queue now. */
+  get deadCount(): number {
+    return this.#dead.size;
   }
 
   /** Number of anchoring leaves written so far (leaf numbers are 0 .. leafCount - 1). */

@@ -89,7 +89,7 @@ export async function startSwitch(config: SwitchConfig, options: StartSwitchOpti
       const id = JSON.stringify(target);
       let adapter = adapters.get(id);
       if (adapter === undefined) {
-        adapter = makeAdapter(target, submitter);
+        adapter = makeAdapter(target, submitter, client);
         adapters.set(id, adapter);
       }
       return adapter;
@@ -120,6 +120,26 @@ export async function startSwitch(config: SwitchConfig, options: StartSwitchOpti
     routing.onChange = () => engine.reroute();
     await engine.start();
     closers.unshift(() => engine.stop());
+
+    // Links seen down are probed, so a route that failed over learns when its primary is back.
+    const probes = new AbortController();
+    const probeTimer = setInterval(() => {
+      for (const [id, target] of routing.targets) {
+        if (routing.health.status(id).state !== 'down') continue;
+        const adapter = adapterFor(target);
+        if (adapter.probe === undefined) continue;
+        const started = performance.now();
+        void adapter.probe(probes.signal).then((ok) => {
+          const latencyMs = performance.now() - started;
+          routing.health.record(id, ok ? { ok: true, latencyMs } : { ok: false, latencyMs, error: { code: 'DELIVER_FAILED', message: 'probe: no answer' } });
+        });
+      }
+    }, config.delivery.probeIntervalMs);
+    probeTimer.unref();
+    closers.unshift(async () => {
+      clearInterval(probeTimer);
+      probes.abort();
+    });
 
     const stored = new Map<string, { buckets: Array<[number, string]> }>();
     for await (const { name, value } of store.named<{ buckets: Array<[number, string]> }>(ValueLimits.PREFIX)) stored.set(name, value);
@@ -183,12 +203,12 @@ async function waitForCore(client: CoreClient, ms: number, log: SwitchLog) {
   }
 }
 
-function makeAdapter(target: AdapterTarget, submitter: TxSubmitter): Adapter {
+function makeAdapter(target: AdapterTarget, submitter: TxSubmitter, client: CoreClient): Adapter {
   switch (target.kind) {
     case 'loopback':
       return createLoopbackAdapter(target);
     case 'core':
-      return createCoreAdapter(target, { submitter });
+      return createCoreAdapter(target, { submitter, client });
     default:
       return unavailableAdapter(target);
   }
@@ -213,6 +233,8 @@ class Routing {
   readonly table: RouteTable<ResolvedRoute> = createRouteTable<ResolvedRoute>();
   readonly health: HealthBoard;
   readonly entries = new Map<string, RouteEntry>();
+  /** Every adapter target the table names, by link id. */
+  readonly targets = new Map<string, AdapterTarget>();
   readonly #failovers = new Map<string, Failover>();
   readonly #now: () => number;
   readonly #log: SwitchLog;
@@ -252,6 +274,8 @@ class Routing {
     if (changes.length === 0) return;
     this.table.applyBatch(changes);
     for (const c of changes) this.#failovers.delete(c.prefix);
+    this.targets.clear();
+    for (const { value } of this.table.entries()) for (const t of [value.primary, ...value.alternates]) this.targets.set(t.id, t.target);
     this.onChange();
   }
 
@@ -441,7 +465,7 @@ class Api implements SwitchApi {
 
   health(): SwitchHealth {
     const { engine, chain, store, routing, config } = this.#p;
-    const links = engine.links().map((s) => this.#linkHealth({ id: s.link, target: { kind: '', endpoint: '' } }));
+    const links = engine.links().map((s) => this.#linkHealth({ id: s.link, target: routing.targets.get(s.link) ?? { kind: 'unknown', endpoint: '' } }));
     const down = links.some((l) => l.state === 'down');
     return {
       status: !chain.connected ? 'degraded' : down ? 'degraded' : 'up',
@@ -452,7 +476,7 @@ class Api implements SwitchApi {
       links,
       gaps: engine.gaps().map((g) => ({ source: g.source, to: g.to, expectedSeq: g.expectedSeq.toString(), waiting: g.waiting, since: g.since })),
       stuck: engine.stuck(),
-      dlq: -1,
+      dlq: store.deadCount,
     };
   }
 

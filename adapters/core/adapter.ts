@@ -8,12 +8,14 @@
  * a role the key lacks) is final; network trouble and a transaction that did not commit in time are
  * retried.
  */
-import { canonicalBytes, encodeDeliverArgs, fromHex, isLoulanError, type TxSubmitter } from '../../core-chain/index.ts';
+import { canonicalBytes, encodeDeliverArgs, fromHex, isLoulanError, type CoreClient, type TxSubmitter } from '../../core-chain/index.ts';
 import type { Adapter, AdapterHealth, AdapterTarget, DeliveryOutcome, DeliveryRequest } from '../adapter.ts';
 
 export interface CoreAdapterOptions {
   /** The switch's transaction submitter (its key and nonces). */
   readonly submitter: TxSubmitter;
+  /** The client probes use (any validator answering its status counts). */
+  readonly client?: CoreClient;
 }
 
 /** Node errors that say nothing about the message: try again later. */
@@ -53,6 +55,15 @@ export function createCoreAdapter(target: AdapterTarget, options: CoreAdapterOpt
         return { ok: false, retryable: true, code: 'DELIVER_FAILED', message: error instanceof Error ? error.message : String(error) };
       }
     },
+    ...(options.client === undefined
+      ? {}
+      : {
+          probe: (_signal: AbortSignal) =>
+            options.client!.status().then(
+              () => true,
+              () => false,
+            ),
+        }),
     health: () => last,
     close: async () => undefined,
   };

@@ -37,6 +37,7 @@ export function createLoopbackAdapter(target: AdapterTarget, options: LoopbackOp
     throw new LoulanError('ROUTE_INVALID', `not a URL: ${endpoint}`, { details: { pointer: '/adapter/endpoint' }, cause });
   }
   let deliver: (request: DeliveryRequest) => Promise<DeliveryOutcome>;
+  let probe: (signal: AbortSignal) => Promise<boolean> = async () => true;
   if (url.protocol === 'memory:') {
     const name = url.host;
     if (name === '') throw new LoulanError('ROUTE_INVALID', 'a memory:// endpoint needs a sink name', { details: { pointer: '/adapter/endpoint' } });
@@ -56,6 +57,13 @@ export function createLoopbackAdapter(target: AdapterTarget, options: LoopbackOp
     const configured = target['timeoutMs'];
     const timeoutMs = typeof configured === 'number' ? configured : (options.timeoutMs ?? 10_000);
     deliver = (request) => postEnvelope(request, { url: endpoint, timeoutMs, now, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) });
+    // Any HTTP answer, even a 405, means the destination is reachable again.
+    const fetchImpl = options.fetch ?? fetch;
+    probe = (signal) =>
+      fetchImpl(endpoint, { method: 'HEAD', signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) }).then(
+        () => true,
+        () => false,
+      );
   } else {
     throw new LoulanError('ROUTE_INVALID', `a loopback endpoint is memory://<name> or http(s)://..., not ${url.protocol}`, { details: { pointer: '/adapter/endpoint' } });
   }
@@ -73,6 +81,7 @@ export function createLoopbackAdapter(target: AdapterTarget, options: LoopbackOp
       }
       return outcome;
     },
+    probe: (signal) => probe(signal),
     health(): AdapterHealth {
       if (failures === 0) return { state: 'up' };
       const detail = `${failures} failed attempts in a row; last: ${lastError ?? 'unknown'}`;

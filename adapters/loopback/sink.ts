@@ -108,13 +108,14 @@ export async function startSinkServer(options: SinkServerOptions): Promise<SinkS
       if (control.failRate !== undefined) behaviour.failRate = control.failRate;
       return reply(res, 200, behaviour);
     }
-    if (req.method !== 'POST') return reply(res, 405, { error: 'deliveries are POSTed' });
-
-    // A delivery.
+    // Down: every request but the control endpoints loses its connection, probes included.
     if (behaviour.down) {
       req.socket.destroy();
       return;
     }
+    if (req.method !== 'POST') return reply(res, 405, { error: 'deliveries are POSTed' });
+
+    // A delivery.
     const body = await readBody(req);
     if (behaviour.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, behaviour.delayMs));
     const id = req.headers['idempotency-key'];
