@@ -121,16 +121,17 @@ export async function startSwitch(config: SwitchConfig, options: StartSwitchOpti
     await engine.start();
     closers.unshift(() => engine.stop());
 
-    // Links seen down are probed, so a route that failed over learns when its primary is back.
+    // Links not seen up are probed, so a route that failed over learns when its primary is back.
     const probes = new AbortController();
     const probeTimer = setInterval(() => {
       for (const [id, target] of routing.targets) {
-        if (routing.health.status(id).state !== 'down') continue;
+        if (routing.health.status(id).state === 'up') continue;
         const adapter = adapterFor(target);
         if (adapter.probe === undefined) continue;
         const started = performance.now();
         void adapter.probe(probes.signal).then((ok) => {
           const latencyMs = performance.now() - started;
+          if (ok) engine.probeSucceeded(id);
           routing.health.record(id, ok ? { ok: true, latencyMs } : { ok: false, latencyMs, error: { code: 'DELIVER_FAILED', message: 'probe: no answer' } });
         });
       }

@@ -267,6 +267,25 @@ describe('circuit breaker', () => {
     for (const m of messages) expect((await stored(m)).status).toBe('delivered');
   });
 
+  it('a successful link probe closes an open breaker at once, and the waiting messages go', async () => {
+    routes.set(PREFIX, resolvedRoute(PREFIX, link('memory://a', { maxInFlight: 1, breaker: { failures: 2, coolDownMs: 60_000 }, retry: { maxAttempts: 100, initialBackoffMs: 10, maxBackoffMs: 10 } })));
+    const changes: string[] = [];
+    const e = engine({ onBreaker: (id, state) => changes.push(`${id === A ? 'A' : id}:${state}`) });
+    sink('a').fallback = { status: 503 };
+    const messages = await accept(e, {}, {}, {});
+    await run(e, 100);
+    expect(e.breakerState(A)).toBe('open');
+    sink('a').fallback = 'ok';
+    await run(e, 1000);
+    expect(sink('a').received).toBe(2); // still cooling down: nothing goes
+    e.probeSucceeded(A);
+    expect(changes).toEqual(['A:open', 'A:closed']);
+    await run(e, 100);
+    for (const m of messages) expect((await stored(m)).status).toBe('delivered');
+    e.probeSucceeded(A); // closed already: nothing changes
+    expect(changes).toEqual(['A:open', 'A:closed']);
+  });
+
   it('fails over to an alternate when the primary breaker opens and chooseLink says so', async () => {
     routes.set(PREFIX, resolvedRoute(PREFIX, link('memory://a', { maxInFlight: 1, breaker: { failures: 1, coolDownMs: 60_000 }, alternates: [{ kind: 'loopback', endpoint: 'memory://b' }] })));
     let e: DeliveryEngine | undefined;

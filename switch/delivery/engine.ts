@@ -123,6 +123,11 @@ export interface DeliveryEngine {
   /** Routes every waiting and ready message again (call after the routing table changed). */
   reroute(): void;
   breakerState(linkId: string): BreakerState;
+  /**
+   * A probe found the target answering again (see the switch's link probes): an open breaker closes
+   * at once instead of waiting out its cool-down, and waiting messages go.
+   */
+  probeSucceeded(linkId: string): void;
   linkStats(linkId: string): LinkStats | undefined;
   links(): LinkStats[];
   gaps(): ChannelGap[];
@@ -326,6 +331,14 @@ class Engine implements DeliveryEngine {
 
   breakerState(linkId: string): BreakerState {
     return this.#workers.get(linkId)?.breaker.state(this.#now()) ?? 'closed';
+  }
+
+  probeSucceeded(linkId: string): void {
+    const worker = this.#workers.get(linkId);
+    if (worker === undefined || worker.breaker.state(this.#now()) === 'closed') return;
+    worker.breaker.record('success', this.#now(), false);
+    this.#reportBreaker(worker);
+    this.#pump(worker);
   }
 
   linkStats(linkId: string): LinkStats | undefined {

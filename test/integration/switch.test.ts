@@ -27,7 +27,7 @@ let token: string;
 let nextSeq = 1;
 
 beforeAll(async () => {
-  c = await startConsortium({ switch: { anchor: { intervalMs: 200, maxLeaves: 50_000 } } });
+  c = await startConsortium({ switch: { anchor: { intervalMs: 200, maxLeaves: 50_000 }, delivery: { stuckAfterMs: 60_000, probeIntervalMs: 200 } } });
   const genesis = c.layout.testnet.genesis!;
   genesisSet = { chainId: genesis.chainId, publicKeys: genesis.validators.map((v) => v.publicKey) };
   token = c.layout.operatorToken;
@@ -234,7 +234,7 @@ describe('switch with real processes', () => {
     expect(again.body).toMatchObject({ code: 'ROUTE_NOT_FOUND' });
   });
 
-  test('primary down: traffic fails over to the alternate, health says so, and does not flap back the moment the primary returns', async () => {
+  test('primary down: traffic fails over to the alternate, health says so; back up, the primary takes over again after the hold time, not before', async () => {
     const spare = await c.startSpareSink();
     const prefix = 'cn.loulan.partner.fo';
     const primary = loopback(`${c.sink.url}/fo`);
@@ -246,6 +246,7 @@ describe('switch with real processes', () => {
       ordered: false,
       retry: { maxAttempts: 30, initialBackoffMs: 50, maxBackoffMs: 400 },
       breaker: { failures: 3, coolDownMs: 60_000 },
+      failbackAfterMs: 3_000,
     });
     const to = `${prefix}.shop`;
 
@@ -270,16 +271,26 @@ describe('switch with real processes', () => {
     expect(e.alternates).toEqual([expect.objectContaining({ link: alternateId, state: 'up' })]);
     expect((await health()).links.find((l) => l.link === primaryId)?.state).toBe('down');
 
-    // The primary is back, yet traffic stays on the alternate: it returns only once the primary has
-    // been up for the hold time (30 s, not settable per route), and nothing probes an idle primary.
+    // The primary is back, yet traffic stays on the alternate at first: it returns only once probes
+    // have seen the primary up for the route's hold time (failbackAfterMs), so it does not flap.
     await c.sink.control({ down: false });
+    const backAt = Date.now();
     const after = Array.from({ length: 4 }, (_, i) => `it-fo-up-${i}`);
     for (const id of after) await send(await request(id, to));
     for (const id of after) expect((await reaches(id, 'delivered')).receipt?.link).toBe(alternateId);
     expect((await explain(to)).active).toMatchObject({ link: alternateId, reason: 'primary-down' });
     const primaryEffects = c.sink.effectLines();
     for (const id of [...during, ...after]) expect(primaryEffects.has(effectKey(id))).toBe(false);
-  });
+
+    const back = await until('the primary active again', 60_000, async () => {
+      const active = (await explain(to)).active;
+      return active?.link === primaryId ? active : undefined;
+    });
+    expect(Date.now() - backAt).toBeGreaterThanOrEqual(3_000);
+    expect(back.reason).not.toBe('primary-down');
+    await send(await request('it-fo-back', to));
+    expect((await reaches('it-fo-back', 'delivered')).receipt?.link).toBe(primaryId);
+  }, 90_000);
 
   test('an ordered channel holds a gap, reports it in health, and delivers in seq order once it fills', async () => {
     const prefix = 'cn.loulan.partner.ord';
