@@ -14,7 +14,8 @@
  * reserved, or two concurrent copies could both pass.
  *
  * Layout (string keys; numbers are 16 lowercase hex digits so that byte order is numeric order):
- *   m!<source>\0<id>       MessageRecord (JSON)
+ *   m!<source>\0<id>       the record's fixed part (envelope, digest, batch evidence, times, order; JSON)
+ *   s!<source>\0<id>       the record's changing part (status, attempts, route, receipt, history; JSON)
  *   i!<id>\0<source>       '': finds a message by id alone
  *   p!<order>              <source>\0<id>: messages not yet terminal, in acceptance order
  *   d!<order>              <source>\0<id>: the dead-letter queue, in acceptance order
@@ -99,8 +100,9 @@ export class SwitchStore {
   async getMessage(source: string, id: string): Promise<MessageRecord | undefined> {
     const key = messageKey(source, id);
     if (!this.#known.mayContain(key)) return undefined;
-    const raw = await this.#read(`m!${key}`);
-    return raw === undefined ? undefined : (JSON.parse(raw) as MessageRecord);
+    const [fixed, state] = await Promise.all([this.#read(`m!${key}`), this.#read(`s!${key}`)]);
+    if (fixed === undefined || state === undefined) return undefined;
+    return Object.assign(JSON.parse(fixed) as MessageRecord, JSON.parse(state) as MessageState);
   }
 
   /**
@@ -116,7 +118,8 @@ export class SwitchStore {
       const leaf = this.#nextLeaf++;
       r.anchors = { accepted: leaf };
       ops.push({ type: 'put', key: `l!${hex16(leaf)}`, value: leafValue(anchorLeaf('accepted', r.digest, r.acceptedAt), key) });
-      ops.push({ type: 'put', key: `m!${key}`, value: JSON.stringify(r) });
+      ops.push({ type: 'put', key: `m!${key}`, value: fixedJson(r) });
+      ops.push({ type: 'put', key: `s!${key}`, value: stateJson(r) });
       ops.push({ type: 'put', key: `i!${r.id}\u0000${r.source}`, value: '' });
       ops.push({ type: 'put', key: `p!${hex16(r.order)}`, value: key });
       const last = r.history[r.history.length - 1];
@@ -139,15 +142,16 @@ export class SwitchStore {
       record.anchors = { ...record.anchors, delivered: leaf };
       ops.push({ type: 'put', key: `l!${hex16(leaf)}`, value: leafValue(anchorLeaf('delivered', record.digest, record.receipt.at), key) });
     }
-    ops.push({ type: 'put', key: `m!${key}`, value: JSON.stringify(record) });
+    ops.push({ type: 'put', key: `s!${key}`, value: stateJson(record) });
     const order = hex16(record.order);
     if (TERMINAL_STATUSES.has(record.status)) ops.push({ type: 'del', key: `p!${order}` });
-    else ops.push({ type: 'put', key: `p!${order}`, value: key });
     if (record.status === 'dead') {
       ops.push({ type: 'put', key: `d!${order}`, value: key });
       this.#dead.add(record.order);
     } else if (this.#dead.delete(record.order)) {
+      // Replayed out of the DLQ: pending again.
       ops.push({ type: 'del', key: `d!${order}` });
+      ops.push({ type: 'put', key: `p!${order}`, value: key });
     }
     const last = record.history[record.history.length - 1];
     const events = last === undefined ? [] : [this.#event(record, last)];
@@ -342,6 +346,30 @@ export function anchorLeaf(kind: 'accepted' | 'delivered', digest: string, at: n
   out.set(fromHex(digest), tag.length);
   new DataView(out.buffer).setBigUint64(tag.length + 32, BigInt(at));
   return sha256(out);
+}
+
+/** The parts of a record that change after acceptance; `update` rewrites only these. */
+type MessageState = Pick<MessageRecord, 'status' | 'attempts' | 'nextAttemptAt' | 'route' | 'lastError' | 'receipt' | 'anchors' | 'hold' | 'history' | 'historyCount'>;
+
+/** The parts fixed at acceptance (the envelope is most of the bytes): written once. */
+function fixedJson(r: MessageRecord): string {
+  return JSON.stringify({ source: r.source, id: r.id, envelope: r.envelope, digest: r.digest, batch: r.batch, acceptedAt: r.acceptedAt, deadline: r.deadline, order: r.order });
+}
+
+function stateJson(r: MessageRecord): string {
+  const state: MessageState = {
+    status: r.status,
+    attempts: r.attempts,
+    nextAttemptAt: r.nextAttemptAt,
+    route: r.route,
+    lastError: r.lastError,
+    receipt: r.receipt,
+    anchors: r.anchors,
+    hold: r.hold,
+    history: r.history,
+    historyCount: r.historyCount,
+  } as MessageState;
+  return JSON.stringify(state);
 }
 
 function leafValue(leaf: Uint8Array, key: string): string {

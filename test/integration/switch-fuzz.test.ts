@@ -550,13 +550,27 @@ function post(body: Uint8Array, contentType: string | undefined, extra: { header
     const headers: Record<string, string> = { ...extra.headers };
     if (extra.chunked !== true) headers['content-length'] = String(body.length);
     if (contentType !== undefined) headers['content-type'] = contentType;
+    // A server may answer a body over its limit (413) before it has read it all, and close: the
+    // client then fails writing the rest (EPIPE). The answer it got is still the answer; and a body
+    // over the limit may also just be cut off, which is a refusal too.
+    let answered = false;
     const req = request({ agent, host: url.hostname, port: url.port, method: 'POST', path: '/v1/messages', headers }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
+      const done = () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') });
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
+      res.on('end', done);
+      res.on('close', done);
+      res.on('error', () => undefined);
     });
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (answered) return; // the response's close settles it
+      if (body.length > BODY_LIMIT && (error.code === 'EPIPE' || error.code === 'ECONNRESET')) {
+        resolve({ status: 413, contentType: 'application/problem+json', text: JSON.stringify({ code: 'VALIDATE_TOO_LARGE', status: 413, type: 'urn:loulan:error:VALIDATE_TOO_LARGE', cutOff: true }) });
+        return;
+      }
+      reject(error);
+    });
     if (extra.chunked === true) {
       // Several writes, each its own chunk.
       const step = Math.max(1, Math.ceil(body.length / 7));
