@@ -74,3 +74,14 @@ describe('ReplayWindow', () => {
     expect(new ReplayWindow(w.toJSON()).highest).toBe(max);
   });
 });
+
+describe('stored form', () => {
+  it('is a few dozen bytes for a sender that uses its numbers in order', () => {
+    const w = new ReplayWindow();
+    for (let s = 1n; s <= 10_000n; s++) w.use(s);
+    expect(JSON.stringify(w.toJSON()).length).toBeLessThan(60);
+    const back = new ReplayWindow(w.toJSON());
+    expect(() => back.use(9_999n)).toThrowError(expect.objectContaining({ code: 'INTAKE_SEQ_REPLAY' }));
+    back.use(10_001n);
+  });
+});

@@ -15,9 +15,15 @@ import { LoulanError } from '../core-chain/index.ts';
 /** Sequence numbers remembered below the highest accepted one. */
 export const WINDOW = 4096;
 
-/** Stored form: `highest` as a decimal string, the bitmap in base64. */
+/**
+ * Stored form: `highest` as a decimal string; the bitmap as `ones` leading 0xff bytes followed by
+ * `bits` (base64, trailing zero bytes dropped). A sender that uses its numbers in order has a bitmap
+ * of all ones, so its window stores in a few dozen bytes instead of 700; it is written with every
+ * message that moves it.
+ */
 export interface ChannelStateJson {
   readonly highest: string;
+  readonly ones?: number;
   readonly bits: string;
 }
 
@@ -28,8 +34,14 @@ export class ReplayWindow {
 
   constructor(json?: ChannelStateJson) {
     this.#highest = json === undefined ? -1n : BigInt(json.highest);
-    this.#bits = json === undefined ? new Uint8Array(WINDOW / 8) : new Uint8Array(Buffer.from(json.bits, 'base64'));
-    if (this.#bits.length !== WINDOW / 8) throw new TypeError('channel state has a bitmap of the wrong size');
+    this.#bits = new Uint8Array(WINDOW / 8);
+    if (json !== undefined) {
+      const ones = json.ones ?? 0;
+      const rest = Buffer.from(json.bits, 'base64');
+      if (!Number.isInteger(ones) || ones < 0 || ones + rest.length > WINDOW / 8) throw new TypeError('channel state has a bitmap of the wrong size');
+      this.#bits.fill(0xff, 0, ones);
+      this.#bits.set(rest, ones);
+    }
   }
 
   get highest(): bigint {
@@ -71,7 +83,12 @@ export class ReplayWindow {
   }
 
   toJSON(): ChannelStateJson {
-    return { highest: this.#highest.toString(), bits: Buffer.from(this.#bits).toString('base64') };
+    const b = this.#bits;
+    let ones = 0;
+    while (ones < b.length && b[ones] === 0xff) ones++;
+    let end = b.length;
+    while (end > ones && b[end - 1] === 0) end--;
+    return { highest: this.#highest.toString(), ones, bits: Buffer.from(b.subarray(ones, end)).toString('base64') };
   }
 
   /** Moves every bit i to i + n (older), dropping those that fall out of the window. */

@@ -8,6 +8,7 @@
  * the switch's operator API with bearer tokens; the file holds only their SHA-256 hashes.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isAlg, LoulanError, type Alg } from '../core-chain/index.ts';
 import type { ValueLimitsConfig } from './limits.ts';
@@ -30,6 +31,8 @@ export interface SwitchConfig {
   readonly limits: ValueLimitsConfig;
   /** Clock skew allowed on an envelope's `time`, in ms. */
   readonly maxClockSkewMs: number;
+  /** Worker threads checking message signatures (0: on the main thread). Default: cores - 1, at most 4. */
+  readonly verifyWorkers: number;
 }
 
 export interface SwitchKey {
@@ -61,7 +64,7 @@ function int(value: unknown, field: string, min: number, max: number, fallback?:
 /** Checks a parsed configuration object; `base` resolves relative paths. */
 export function parseSwitchConfig(value: unknown, base: string): SwitchConfig {
   const c = obj(value, '');
-  const known = new Set(['name', 'switchId', 'dataDir', 'http', 'core', 'participant', 'keyFile', 'operatorTokenHashes', 'delivery', 'anchor', 'limits', 'maxClockSkewMs']);
+  const known = new Set(['name', 'switchId', 'dataDir', 'http', 'core', 'participant', 'keyFile', 'operatorTokenHashes', 'delivery', 'anchor', 'limits', 'maxClockSkewMs', 'verifyWorkers']);
   for (const key of Object.keys(c)) if (!known.has(key)) invalid(`/${key}`, 'is not a known setting');
   const http = obj(c['http'] ?? {}, '/http');
   const core = obj(c['core'], '/core');
@@ -97,6 +100,7 @@ export function parseSwitchConfig(value: unknown, base: string): SwitchConfig {
     }),
     limits: limits as ValueLimitsConfig,
     maxClockSkewMs: int(c['maxClockSkewMs'], '/maxClockSkewMs', 0, 86_400_000, 300_000),
+    verifyWorkers: int(c['verifyWorkers'], '/verifyWorkers', 0, 64, Math.max(0, Math.min(4, availableParallelism() - 1))),
   });
 }
 

@@ -236,3 +236,24 @@ describe('after a restart of the store', () => {
     expect(await again.submit(m)).toEqual({ ...first, duplicate: true });
   });
 });
+
+describe('with signatures checked on a worker thread', () => {
+  it('accepts a good signature and refuses bad ones with the same codes as inline', async () => {
+    const { createVerifyPool } = await import('./verify-pool.ts');
+    const pool = createVerifyPool(1);
+    try {
+      const pooled = new Intake({ store, directory, now: () => NOW, verifier: pool });
+      const good = await signed(acme, order(1));
+      expect((await pooled.submit(good)).status).toBe('accepted');
+      const tampered = { ...(await signed(acme, order(2))), seq: '3' };
+      expect((await rejected(pooled.submit(tampered))).code).toBe('CRYPTO_SIGNATURE_INVALID');
+      const short = await signed(acme, order(4));
+      const malformed = { ...short, sig: { ...short.sig!, value: short.sig!.value.slice(0, 40) } };
+      expect((await rejected(pooled.submit(malformed))).code).toBe('CRYPTO_MALFORMED_SIGNATURE');
+      const results = await pooled.submitBatch({ messages: [await signed(acme, order(5)), tampered, await signed(skyair, pointsOrder(skyair.id, acme.id, 1, {}, NOW))] });
+      expect(results.map((r) => ('problem' in r ? r.problem['code'] : r.status))).toEqual(['accepted', 'CRYPTO_SIGNATURE_INVALID', 'accepted']);
+    } finally {
+      await pool.close();
+    }
+  });
+});

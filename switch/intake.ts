@@ -41,6 +41,7 @@ import type { BatchItemResult } from './api.ts';
 import { ReplayWindow } from './channel.ts';
 import { channelKey, messageKey, type BatchSignature, type IntakeResult, type MessageRecord } from './model.ts';
 import type { SwitchStore } from './store.ts';
+import { INLINE_VERIFIER, type SignatureVerifier } from './verify-pool.ts';
 
 /** What intake needs to know about a participant, as the registry on the core chain says. */
 export interface ParticipantView {
@@ -80,6 +81,8 @@ export interface IntakeOptions {
   /** Largest batch, in messages. Default 10,000. */
   readonly maxBatch?: number;
   readonly limiter?: ValueLimiter;
+  /** Where message signatures are checked (a worker pool); inline by default. */
+  readonly verifier?: SignatureVerifier;
   /** Called after messages are durable (the delivery engine takes them from here). */
   readonly onAccepted?: (records: readonly MessageRecord[]) => void;
   readonly onRejected?: (code: string) => void;
@@ -150,8 +153,11 @@ export class Intake {
    */
   readonly #recent = new Map<string, string>();
 
+  readonly #verifier: SignatureVerifier;
+
   constructor(options: IntakeOptions) {
     this.#o = options;
+    this.#verifier = options.verifier ?? INLINE_VERIFIER;
     this.#now = options.now ?? Date.now;
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.#skew = options.maxClockSkewMs ?? 5 * 60_000;
@@ -160,7 +166,7 @@ export class Intake {
   /** One envelope. Throws the first failed check as a `LoulanError`. */
   async submit(value: unknown): Promise<IntakeResult> {
     try {
-      const checked = this.#checkSigned(value);
+      const checked = await this.#checkSigned(value);
       const [result] = await this.#admit([checked]);
       if (result instanceof LoulanError) throw result;
       return result!;
@@ -183,12 +189,10 @@ export class Intake {
     };
     const checked: Array<{ index: number; item: Checked }> = [];
     if (batch.sig === undefined) {
-      batch.messages.forEach((m, index) => {
-        try {
-          checked.push({ index, item: this.#checkSigned(m) });
-        } catch (error) {
-          fail(index, error, m);
-        }
+      const settled = await Promise.allSettled(batch.messages.map((m) => this.#checkSigned(m)));
+      settled.forEach((r, index) => {
+        if (r.status === 'fulfilled') checked.push({ index, item: r.value });
+        else fail(index, r.reason, batch.messages[index]);
       });
     } else {
       const valid: Array<{ index: number; envelope: TypedEnvelope }> = [];
@@ -268,14 +272,24 @@ export class Intake {
     return envelope;
   }
 
-  /** Checks 1-4 for a message with its own signature. */
-  #checkSigned(value: unknown): Checked {
+  /**
+   * Checks 1-4 for a message with its own signature. The signature is checked by the verifier (worker
+   * threads); a signature it does not accept is checked again inline, which throws the precise error.
+   */
+  async #checkSigned(value: unknown): Promise<Checked> {
     const envelope = this.#checkShape(value);
     const sig = envelope.sig;
     if (sig === undefined) throw new LoulanError('VALIDATE_REQUIRED', 'intake requires a signed envelope', { details: { pointer: '/sig', id: envelope.id } });
     const key = this.#resolveKey(envelope.source, sig.kid, sig.alg, '/sig/kid');
     const input = envelopeSigningInput(envelope);
-    verifyEnvelopeWithKey(envelope, key, input);
+    let signature: Uint8Array | undefined;
+    try {
+      signature = key.alg === sig.alg ? fromBase64url(sig.value) : undefined;
+    } catch {
+      signature = undefined;
+    }
+    const ok = signature !== undefined && (await this.#verifier.verify({ alg: key.alg, publicKey: key.publicKey, message: input, signature }).catch(() => false));
+    if (!ok) verifyEnvelopeWithKey(envelope, key, input); // throws why
     this.#checkRole(envelope, this.#o.directory.participant(envelope.source)!);
     return { envelope, digest: toHex(sha256(input)) };
   }

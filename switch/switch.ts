@@ -33,6 +33,7 @@ import { loadSwitchKey, type SwitchConfig } from './config.ts';
 import { createDeliveryEngine, resolvedRoute, type DeliveryEngine, type ResolvedRoute, type RouteTarget } from './delivery/index.ts';
 import { buildSwitchServer } from './http.ts';
 import { Intake } from './intake.ts';
+import { createVerifyPool } from './verify-pool.ts';
 import { ValueLimits } from './limits.ts';
 import { SwitchMetrics } from './metrics.ts';
 import type { IntakeResult, MessageRecord, StatusEvent } from './model.ts';
@@ -145,8 +146,11 @@ export async function startSwitch(config: SwitchConfig, options: StartSwitchOpti
     const stored = new Map<string, { buckets: Array<[number, string]> }>();
     for await (const { name, value } of store.named<{ buckets: Array<[number, string]> }>(ValueLimits.PREFIX)) stored.set(name, value);
     const limits = new ValueLimits(config.limits, stored);
+    const verifier = createVerifyPool(config.verifyWorkers);
+    closers.unshift(() => verifier.close());
     const intake = new Intake({
       store,
+      verifier,
       directory: chain,
       now,
       limiter: limits,
