@@ -31,7 +31,7 @@ export interface SwitchConfig {
   readonly limits: ValueLimitsConfig;
   /** Clock skew allowed on an envelope's `time`, in ms. */
   readonly maxClockSkewMs: number;
-  /** Worker threads checking message signatures (0: on the main thread). Default: cores - 1, at most 4. */
+  /** Worker threads checking message signatures (0: on the main thread). Default: cores - 2, at most 4 (on 2 cores the hop costs more than it saves; measured by bench:switch). */
   readonly verifyWorkers: number;
 }
 
@@ -100,7 +100,7 @@ export function parseSwitchConfig(value: unknown, base: string): SwitchConfig {
     }),
     limits: limits as ValueLimitsConfig,
     maxClockSkewMs: int(c['maxClockSkewMs'], '/maxClockSkewMs', 0, 86_400_000, 300_000),
-    verifyWorkers: int(c['verifyWorkers'], '/verifyWorkers', 0, 64, Math.max(0, Math.min(4, availableParallelism() - 1))),
+    verifyWorkers: int(c['verifyWorkers'], '/verifyWorkers', 0, 64, Math.max(0, Math.min(4, availableParallelism() - 2))),
   });
 }
 
