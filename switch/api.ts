@@ -20,6 +20,11 @@ export interface RouteView {
   readonly changeId: string;
   readonly height: string;
   readonly time: string;
+  /** Live health: the link in use now (the primary, or an alternate after fail-over) and each link's state. */
+  readonly health?: {
+    readonly active: string;
+    readonly links: ReadonlyArray<{ readonly link: string; readonly role: 'primary' | 'alternate'; readonly state: 'up' | 'degraded' | 'down' }>;
+  };
 }
 
 export interface LinkHealthView {

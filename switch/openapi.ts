@@ -354,7 +354,18 @@ function responseSchemas(docs: readonly SchemaDocument[]): Record<string, Schema
   });
   const routeView = object(
     ['prefix', 'link', 'version', 'changeId', 'height', 'time'],
-    { prefix: { type: 'string', description: 'Empty for the default route.' }, link: ref('RouteLink'), version: str, changeId: str, height: decimal, time: str },
+    {
+      prefix: { type: 'string', description: 'Empty for the default route.' },
+      link: ref('RouteLink'),
+      version: str,
+      changeId: str,
+      height: decimal,
+      time: str,
+      health: object(['active', 'links'], {
+        active: str,
+        links: { type: 'array', items: object(['link', 'role', 'state'], { link: str, role: { enum: ['primary', 'alternate'] }, state: { enum: ['up', 'degraded', 'down'] } }) },
+      }),
+    },
     'A routing-table entry and the governed change that set it.',
   );
   return {

@@ -369,9 +369,18 @@ class Api implements SwitchApi {
   }
 
   routes(): RouteView[] {
-    return [...this.#p.routing.entries.values()]
+    const { routing } = this.#p;
+    return [...routing.entries.values()]
       .sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0))
-      .map(routeView);
+      .map((entry) => {
+        const route = routing.table.get(entry.prefix)?.value;
+        if (route === undefined) return routeView(entry);
+        const links = [
+          { link: route.primary.id, role: 'primary' as const, state: routing.health.status(route.primary.id).state },
+          ...route.alternates.map((a) => ({ link: a.id, role: 'alternate' as const, state: routing.health.status(a.id).state })),
+        ];
+        return { ...routeView(entry), health: { active: routing.choose(route).id, links } };
+      });
   }
 
   explain(address: string): RouteExplanation {

@@ -270,6 +270,14 @@ describe('switch with real processes', () => {
     expect(e.primary?.lastError?.code).toBe('DELIVER_FAILED');
     expect(e.alternates).toEqual([expect.objectContaining({ link: alternateId, state: 'up' })]);
     expect((await health()).links.find((l) => l.link === primaryId)?.state).toBe('down');
+    const listed = (await (await fetch(`${c.switchUrl}/v1/routes`)).json()) as { routes: Array<{ prefix: string; health?: unknown }> };
+    expect(listed.routes.find((r) => r.prefix === prefix)?.health).toEqual({
+      active: alternateId,
+      links: [
+        { link: primaryId, role: 'primary', state: 'down' },
+        { link: alternateId, role: 'alternate', state: 'up' },
+      ],
+    });
 
     // The primary is back, yet traffic stays on the alternate at first: it returns only once probes
     // have seen the primary up for the route's hold time (failbackAfterMs), so it does not flap.
