@@ -18,10 +18,11 @@ const USAGE = [
   'loulan messages show ID [--source ADDRESS] [--json] [--switch URL]',
   '       loulan messages dlq [--after ORDER] [--limit N] [--json] [--switch URL]',
   '       loulan messages replay ID [--source ADDRESS] [--token TOKEN] [--json] [--switch URL]',
+  '       loulan messages skip-gap --source ADDRESS --to ADDRESS [--token TOKEN] [--json] [--switch URL]',
   '  --source picks the sender when two senders used the same message id.',
 ].join('\n');
 
-const OPTIONS = { ...SWITCH_OPTIONS, source: 'string', after: 'string', limit: 'string' } as const;
+const OPTIONS = { ...SWITCH_OPTIONS, source: 'string', to: 'string', after: 'string', limit: 'string' } as const;
 
 export const messagesCommand: Command = {
   name: 'messages',
@@ -58,8 +59,16 @@ export const messagesCommand: Command = {
           else io.out(`${body.id} from ${body.source}: back in the queue (status ${body.status}, attempts ${body.attempts})`);
           return;
         }
+        case 'skip-gap': {
+          noPositional(operands, USAGE);
+          if (options.source === undefined || options.to === undefined) throw new LoulanError('CLI_USAGE', 'skip-gap needs --source and --to (the channel)', { details: { option: options.source === undefined ? 'source' : 'to' } });
+          const { body } = await callSwitch<{ skipped: string[] }>(target, { method: 'POST', path: '/v1/gaps/skip', body: { source: options.source, to: options.to }, operator: true });
+          if (json) printJson(io, body);
+          else io.out(body.skipped.length === 0 ? 'the channel was not held' : `skipped seq ${body.skipped.join(', ')}: the messages behind them go on`);
+          return;
+        }
         default:
-          throw new LoulanError('CLI_USAGE', `unknown subcommand ${String(sub)}: use show, dlq or replay`, { details: { option: 'subcommand' } });
+          throw new LoulanError('CLI_USAGE', `unknown subcommand ${String(sub)}: use show, dlq, replay or skip-gap`, { details: { option: 'subcommand' } });
       }
     }),
 };

@@ -129,6 +129,10 @@ class FakeSwitch implements SwitchApi {
     this.#call('replay', id, source);
     return { ...record(id), status: 'queued', attempts: 0 };
   }
+  async skipGap(source: string, to: string): Promise<bigint[]> {
+    this.#call('skipGap', source, to);
+    return [2n, 3n];
+  }
   async approvals(): Promise<MessageRecord[]> {
     this.#call('approvals');
     return [{ ...record('held-1'), status: 'held', hold: { reason: 'value 50000 above the approval threshold 10000' } }];
@@ -451,6 +455,17 @@ describe('loulan messages', () => {
     api.fail = new LoulanError('DLQ_NOT_FOUND', 'dead-9 is not in the dead-letter queue', { details: { id: 'dead-9' } });
     const missing = await run('messages', 'replay', 'dead-9', '--switch', url, '--token', TOKEN);
     expect(missing).toMatchObject({ code: 1, err: 'loulan messages: DLQ_NOT_FOUND: dead-9 is not in the dead-letter queue' });
+  });
+
+  it('skip-gap names the channel, needs the token, and says what it skipped', async () => {
+    const { api, url, seen } = await startSwitch();
+    const to = 'cn.loulan.partner.air';
+    const result = await run('messages', 'skip-gap', '--source', SOURCE, '--to', to, '--switch', url, '--token', TOKEN);
+    expect(result).toEqual({ code: 0, out: 'skipped seq 2, 3: the messages behind them go on', err: '' });
+    expect(seen).toMatchObject([{ method: 'POST', url: '/v1/gaps/skip', authorization: `Bearer ${TOKEN}` }]);
+    expect(seen[0]!.body).toEqual({ source: SOURCE, to });
+    expect(api.calls).toEqual([['skipGap', SOURCE, to]]);
+    expect((await run('messages', 'skip-gap', '--source', SOURCE, '--switch', url, '--token', TOKEN)).code).toBe(2);
   });
 });
 

@@ -111,6 +111,9 @@ export interface SwitchApi {
   /** `POST /v1/dlq/:id/replay`: back to the queue with a fresh attempt budget. */
   replay(id: string, source?: string): Promise<MessageRecord>;
 
+  /** `POST /v1/gaps/skip`: gives up on the missing `seq`s holding an ordered channel; returns them. */
+  skipGap(source: string, to: string): Promise<bigint[]>;
+
   /** Messages waiting for an operator's decision. */
   approvals(): Promise<MessageRecord[]>;
   decide(id: string, source: string | undefined, approve: boolean, operator: string): Promise<MessageRecord>;

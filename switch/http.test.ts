@@ -209,6 +209,11 @@ class FakeSwitch implements SwitchApi {
     return { ...record(id), status: 'queued', attempts: 0 };
   }
 
+  async skipGap(source: string, to: string): Promise<bigint[]> {
+    this.#check('skipGap', source, to);
+    return [2n];
+  }
+
   async approvals(): Promise<MessageRecord[]> {
     this.#check('approvals');
     return [{ ...record('held-1'), status: 'held', hold: { reason: 'value above 10000 needs approval' } }];
@@ -629,6 +634,17 @@ describe('dead letters and approvals', () => {
       ['replay', 'dead-1', 'cn.loulan.shop.acme'],
       ['replay', 'm9', undefined],
     ]);
+  });
+
+  it('skips a gap holding an ordered channel, for an operator only, with a checked body', async () => {
+    const { api, app } = server();
+    const body = { source: 'cn.loulan.shop.acme', to: 'cn.loulan.partner.air' };
+    expectProblem(await call(app, 'POST', '/v1/gaps/skip', { payload: body }), 401, 'SWITCH_UNAUTHORIZED');
+    const reply = await call(app, 'POST', '/v1/gaps/skip', { token: TOKEN, payload: body });
+    expect(reply.status).toBe(200);
+    expect(reply.body).toEqual({ skipped: ['2'] });
+    expect((await call(app, 'POST', '/v1/gaps/skip', { token: TOKEN, payload: { source: 'cn.loulan.shop.acme' } })).status).toBe(400);
+    expect(api.calls).toEqual([['skipGap', 'cn.loulan.shop.acme', 'cn.loulan.partner.air']]);
   });
 
   it('lists held messages and takes an operator decision, naming the operator', async () => {

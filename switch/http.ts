@@ -211,6 +211,10 @@ function registerRoutes(app: FastifyInstance, api: SwitchApi, operators: Operato
     api.replay(request.params.id, request.query.source),
   );
 
+  app.post<{ Body: { source: string; to: string } }>('/v1/gaps/skip', spec('skipGap'), async (request) => ({
+    skipped: (await api.skipGap(request.body.source, request.body.to)).map(String),
+  }));
+
   app.get('/v1/approvals', spec('listApprovals'), async () => ({ messages: await api.approvals() }));
 
   app.post<{ Params: { id: string }; Querystring: { source?: string }; Body: { approve: boolean } }>('/v1/approvals/:id', spec('decideApproval'), async (request) =>

@@ -251,6 +251,26 @@ export const OPERATIONS: readonly OperationSpec[] = [
     errors: [...OPERATOR, ...VALIDATE_QUERY, 'DLQ_NOT_FOUND', 'MESSAGE_NOT_FOUND'],
   },
   {
+    id: 'skipGap',
+    method: 'POST',
+    url: '/v1/gaps/skip',
+    tag: 'operations',
+    operator: true,
+    summary: 'Give up on the missing sequence numbers holding an ordered channel, so the messages behind them go',
+    body: {
+      required: true,
+      validate: { type: 'object', required: ['source', 'to'], additionalProperties: false, properties: { source: address, to: address } },
+      document: { type: 'object', required: ['source', 'to'], additionalProperties: false, properties: { source: address, to: address } },
+    },
+    ok: {
+      200: {
+        description: 'The sequence numbers skipped (empty when the channel was not held).',
+        schema: { type: 'object', required: ['skipped'], additionalProperties: false, properties: { skipped: { type: 'array', items: { type: 'string' } } } },
+      },
+    },
+    errors: [...OPERATOR, ...BODY, 'VALIDATE_REQUIRED', 'VALIDATE_FORMAT', 'VALIDATE_UNKNOWN_FIELD'],
+  },
+  {
     id: 'listApprovals',
     method: 'GET',
     url: '/v1/approvals',

@@ -465,6 +465,10 @@ class Api implements SwitchApi {
     return this.#p.engine.replay({ source: record.source, id: record.id });
   }
 
+  skipGap(source: string, to: string): Promise<bigint[]> {
+    return this.#p.engine.skipGap(source, to);
+  }
+
   async approvals(): Promise<MessageRecord[]> {
     const held: MessageRecord[] = [];
     for await (const r of this.#p.store.pendingMessages()) if (r.status === 'held') held.push(r);

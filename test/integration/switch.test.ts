@@ -27,7 +27,14 @@ let token: string;
 let nextSeq = 1;
 
 beforeAll(async () => {
-  c = await startConsortium({ switch: { anchor: { intervalMs: 200, maxLeaves: 50_000 }, delivery: { stuckAfterMs: 60_000, probeIntervalMs: 200 } } });
+  c = await startConsortium({
+    switch: {
+      anchor: { intervalMs: 200, maxLeaves: 50_000 },
+      delivery: { stuckAfterMs: 60_000, probeIntervalMs: 200 },
+      // Orders above 100,000 points wait for an operator; the program may move 1,000,000 per hour.
+      limits: { approval: { above: '100000' }, rules: [{ scope: 'participant', match: 'cn.loulan.partner.demo', cap: '1000000', windowMs: 3_600_000 }] },
+    },
+  });
   const genesis = c.layout.testnet.genesis!;
   genesisSet = { chainId: genesis.chainId, publicKeys: genesis.validators.map((v) => v.publicKey) };
   token = c.layout.operatorToken;
@@ -322,6 +329,18 @@ describe('switch with real processes', () => {
     expect(order.indexOf(effectKey('it-ord-1'))).toBeLessThan(order.indexOf(effectKey('it-ord-2')));
     expect(order.indexOf(effectKey('it-ord-2'))).toBeLessThan(order.indexOf(effectKey('it-ord-3')));
     expect((await health()).gaps.some((g) => g.to === to)).toBe(false);
+
+    // A gap that will never fill: an operator skips it and the channel goes on.
+    const lost = `${prefix}.y`;
+    await send(await request('it-ord-y1', lost, 1));
+    await reaches('it-ord-y1', 'delivered');
+    await send(await request('it-ord-y4', lost, 4));
+    await reaches('it-ord-y4', 'waiting');
+    expect((await http('POST', '/v1/gaps/skip', { body: { source: c.layout.shop.id, to: lost } })).status).toBe(401);
+    const skipped = await http<{ skipped: string[] }>('POST', '/v1/gaps/skip', { token, body: { source: c.layout.shop.id, to: lost } });
+    expect(skipped.status, JSON.stringify(skipped.body)).toBe(200);
+    expect(skipped.body.skipped).toEqual(['2', '3']);
+    await reaches('it-ord-y4', 'delivered');
   });
 
   test('a refused delivery is dead with DELIVER_REJECTED in the DLQ; an operator replays it and it is delivered', async () => {
@@ -356,5 +375,39 @@ describe('switch with real processes', () => {
     expect(expired.history.at(-1)).toMatchObject({ status: 'expired', code: 'DELIVER_EXPIRED' });
     expect(expired.history.some((h) => h.status === 'retrying')).toBe(true);
     expect(c.sink.effectLines().has(effectKey(id))).toBe(false);
+  });
+
+  test('value limits: a large order waits for an operator, who approves one and rejects another; a cap refuses with 429', async () => {
+    const to = 'cn.loulan.partner.limits';
+    const big = await c.request({ id: 'it-lim-big', to, seq: nextSeq++, points: 250_000 });
+    await send(big);
+    const held = await reaches('it-lim-big', 'held');
+    expect(held.hold?.reason).toContain('100000');
+    const listed = await http<MessageRecord[] | { messages: MessageRecord[] }>('GET', '/v1/approvals');
+    const pending = Array.isArray(listed.body) ? listed.body : listed.body.messages;
+    expect(pending.map((m) => m.id)).toContain('it-lim-big');
+    expect(c.sink.effectLines().has(effectKey('it-lim-big'))).toBe(false);
+
+    expect((await http('POST', '/v1/approvals/it-lim-big', { body: { approve: true } })).status).toBe(401);
+    expect((await http('POST', '/v1/approvals/it-lim-big', { token, body: { approve: true } })).status).toBe(200);
+    await reaches('it-lim-big', 'delivered');
+
+    const other = await c.request({ id: 'it-lim-no', to, seq: nextSeq++, points: 300_000 });
+    await send(other);
+    await reaches('it-lim-no', 'held');
+    expect((await http('POST', '/v1/approvals/it-lim-no', { token, body: { approve: false } })).status).toBe(200);
+    const rejected = await reaches('it-lim-no', 'dead');
+    expect(rejected.lastError?.code).toBe('DELIVER_APPROVAL_REJECTED');
+    expect((await http('POST', '/v1/approvals/it-lim-no', { token, body: { approve: true } })).body).toMatchObject({ code: 'APPROVAL_NOT_PENDING' });
+
+    // The program's cap: 1,000,000 per hour. 900,000 passes (held for approval, but counted), 200,000 more does not.
+    const program = c.layout.program;
+    const first = await c.request({ id: 'it-lim-p1', to: 'cn.loulan.partner.x', seq: 1, from: program, points: 900_000 });
+    await send(first);
+    const over = await c.request({ id: 'it-lim-p2', to: 'cn.loulan.partner.x', seq: 2, from: program, points: 200_000 });
+    const refused = await c.submit(over);
+    expect(refused.status).toBe(429);
+    expect(refused.body).toMatchObject({ code: 'INTAKE_VALUE_CAP', scope: 'participant', cap: '1000000', pointer: '/data' });
+    expect((await http('GET', `/v1/messages/it-lim-p2?source=${program.id}`)).status).toBe(404);
   });
 });

@@ -116,6 +116,8 @@ export interface RequestOptions {
   readonly from?: ConsortiumParticipant;
   /** Time to the deadline; default 10 minutes. */
   readonly ttlMs?: number;
+  /** Points the order moves (its value for the switch's limits); default 500. */
+  readonly points?: bigint | number;
 }
 
 /** Inits and starts a consortium in a fresh temp folder. */
@@ -166,7 +168,7 @@ export async function startConsortium(options: Partial<ConsortiumOptions> = {}):
     logs,
     signerOf,
     sign,
-    request({ id, to, seq, from = layout.shop, ttlMs = 600_000 }) {
+    request({ id, to, seq, from = layout.shop, ttlMs = 600_000, points = 500 }) {
       const now = Date.now();
       return sign(from, {
         id,
@@ -183,7 +185,7 @@ export async function startConsortium(options: Partial<ConsortiumOptions> = {}):
           quoteId: 'q-demo',
           source: { program: from.id, member: 'member-1' },
           target: { program: layout.program.id, member: 'member-2' },
-          points: '500',
+          points: String(points),
           expectedCredit: '50',
         },
       } as unknown as Envelope);
