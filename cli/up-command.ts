@@ -5,7 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createSigner, fromHex, signEnvelope } from '../core-chain/index.ts';
+import { createSigner, fromHex, LoulanError, signEnvelope } from '../core-chain/index.ts';
 import { startSinkServer, type SinkServer } from '../adapters/loopback/sink.ts';
 import { parseArgs } from './args.ts';
 import { Cluster, ValidatorProcess } from './cluster.ts';
@@ -53,7 +53,12 @@ async function runConsortium(layout: ConsortiumLayout, io: Io): Promise<number> 
     const ready = await cluster.startAll();
     for (const r of ready) io.out(`      ${r.name} ready at ${r.rpc}`);
     io.out(`[2/3] starting the loopback destination ...`);
-    sink = await startSinkServer({ file: layout.sink.file, port: layout.sink.port });
+    sink = await startSinkServer({ file: layout.sink.file, port: layout.sink.port }).catch((cause: NodeJS.ErrnoException) => {
+      throw new LoulanError('CONFIG_INVALID', `port ${layout.sink.port} for the loopback destination is in use (another \`loulan up\`? start over elsewhere with --fresh --base-port P)`, {
+        details: { field: 'base-port', port: layout.sink.port, reason: cause.code ?? String(cause) },
+        cause,
+      });
+    });
     io.out(`      recording deliveries at ${sink.url} (effects: ${layout.sink.file})`);
     io.out(`[3/3] starting the switch ...`);
     const started = await switchProcess.start({ onLine: (_name, line) => line.includes(' error ') && io.err(line) });
