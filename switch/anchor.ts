@@ -104,11 +104,9 @@ export class AnchorService {
     return this.#batches.filter((b) => b.anchored === undefined).length;
   }
 
-  /** Runs one round now (cut, then submit what is unanchored); for tests and shutdown. */
+  /** Runs one round now (cut, then submit what is unanchored), after any round in progress; for tests and shutdown. */
   async flush(): Promise<void> {
-    await this.#running?.catch(() => undefined);
-    this.#running = this.#round();
-    await this.#running;
+    await this.#nextRound();
   }
 
   /** The proofs for a message's acceptance and (once delivered) its delivery; throws MESSAGE_NOT_ANCHORED before the first. */
@@ -124,7 +122,7 @@ export class AnchorService {
   #schedule(ms: number): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
-      this.#running = this.#round()
+      this.#nextRound()
         .catch((error: unknown) => {
           this.lastError = error instanceof Error ? error.message : String(error);
           this.#o.log?.('warn', 'anchoring round failed; retrying', { error: this.lastError });
@@ -132,6 +130,13 @@ export class AnchorService {
         .finally(() => this.#schedule(this.#o.intervalMs ?? 1_000));
     }, ms);
     this.#timer.unref();
+  }
+
+  /** A round that starts once the one in progress ends: two at once would cut the same leaves into two batches. */
+  #nextRound(): Promise<void> {
+    const round = (this.#running ?? Promise.resolve()).catch(() => undefined).then(() => this.#round());
+    this.#running = round;
+    return round;
   }
 
   async #round(): Promise<void> {
