@@ -410,4 +410,30 @@ describe('switch with real processes', () => {
     expect(refused.body).toMatchObject({ code: 'INTAKE_VALUE_CAP', scope: 'participant', cap: '1000000', pointer: '/data' });
     expect((await http('GET', `/v1/messages/it-lim-p2?source=${program.id}`)).status).toBe(404);
   });
+
+  test('with f = 1 validator down (the first the switch talks to): delivery into the chain, anchoring and route changes go on', async () => {
+    const down = c.cluster.processes[0]!; // config endpoint 0: the switch's preferred validator
+    await down.kill();
+    onTestFinished(async () => {
+      if (!down.running) await down.start();
+    });
+    const id = 'it-fdown-1';
+    const result = await send(await request(id, 'cn.loulan.core.points'));
+    await reaches(id, 'delivered', 60_000);
+    const proof = await until('an anchoring proof made while a validator is down', 60_000, async () => {
+      const reply = await http<{ accepted: MessageEventProof }>('GET', `/v1/messages/${id}/proof`);
+      return reply.status === 200 ? reply.body : undefined;
+    });
+    expect(proof.accepted.digest).toBe(result.digest);
+    verifyAnchorProof(genesisSet, anchorProofFromJson(proof.accepted.proof), { switchId: c.layout.switchId });
+    // The switch follows the chain through another validator: a governed change still shows up.
+    await setRoute('cn.loulan.partner.fdown', { adapter: loopback(`${c.sink.url}/fdown`), ordered: false, retry: DEFAULT_RETRY });
+    const e = await until('the new route in force', 20_000, async () => {
+      const x = await explain('cn.loulan.partner.fdown.a');
+      return x.matched?.prefix === 'cn.loulan.partner.fdown' ? x : undefined;
+    });
+    expect(e.matched?.prefix).toBe('cn.loulan.partner.fdown');
+    await send(await request('it-fdown-2', 'cn.loulan.partner.fdown.a'));
+    await reaches('it-fdown-2', 'delivered');
+  }, 180_000);
 });
