@@ -257,3 +257,24 @@ describe('with signatures checked on a worker thread', () => {
     }
   });
 });
+
+describe('back-pressure', () => {
+  it('answers INTAKE_OVERLOADED beyond maxInFlight, stores nothing for it, and takes messages again once the load drops', async () => {
+    const small = new Intake({ store, directory, now: () => NOW, maxInFlight: 3 });
+    const messages = await Promise.all([1, 2, 3, 4].map(async (s) => signed(acme, order(s))));
+    const running = messages.slice(0, 3).map((m) => small.submit(m));
+    expect(small.inFlight).toBe(3);
+    const refused = await rejected(small.submit(messages[3]!));
+    expect(refused.code).toBe('INTAKE_OVERLOADED');
+    expect(refused.details['retryAfterMs']).toBe(1000);
+    await Promise.all(running);
+    expect(small.inFlight).toBe(0);
+    expect(await store.getMessage(acme.id, messages[3]!.id)).toBeUndefined();
+    expect((await small.submit(messages[3]!)).status).toBe('accepted');
+    // A batch counts each of its messages.
+    const batch = await Promise.all([5, 6, 7, 8].map(async (s) => signed(acme, order(s))));
+    const busy = small.submit(await signed(acme, order(9)));
+    expect((await rejected(small.submitBatch({ messages: batch }))).code).toBe('INTAKE_OVERLOADED');
+    await busy;
+  });
+});

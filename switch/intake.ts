@@ -81,6 +81,11 @@ export interface IntakeOptions {
   /** Largest batch, in messages. Default 10,000. */
   readonly maxBatch?: number;
   readonly limiter?: ValueLimiter;
+  /**
+   * Most messages being checked or written at once; beyond it intake answers INTAKE_OVERLOADED (503,
+   * Retry-After) instead of queueing without bound. Default 20,000.
+   */
+  readonly maxInFlight?: number;
   /** Where message signatures are checked (a worker pool); inline by default. */
   readonly verifier?: SignatureVerifier;
   /** Called after messages are durable (the delivery engine takes them from here). */
@@ -154,6 +159,8 @@ export class Intake {
   readonly #recent = new Map<string, string>();
 
   readonly #verifier: SignatureVerifier;
+  /** Messages being checked or written (see `maxInFlight`). */
+  #load = 0;
 
   constructor(options: IntakeOptions) {
     this.#o = options;
@@ -166,10 +173,15 @@ export class Intake {
   /** One envelope. Throws the first failed check as a `LoulanError`. */
   async submit(value: unknown): Promise<IntakeResult> {
     try {
-      const checked = await this.#checkSigned(value);
-      const [result] = await this.#admit([checked]);
-      if (result instanceof LoulanError) throw result;
-      return result!;
+      this.#admitLoad(1);
+      try {
+        const checked = await this.#checkSigned(value);
+        const [result] = await this.#admit([checked]);
+        if (result instanceof LoulanError) throw result;
+        return result!;
+      } finally {
+        this.#load -= 1;
+      }
     } catch (error) {
       const e = asLoulanError(error);
       this.#o.onRejected?.(e.code);
@@ -177,9 +189,36 @@ export class Intake {
     }
   }
 
+  /** Messages being checked or written now. */
+  get inFlight(): number {
+    return this.#load;
+  }
+
+  #admitLoad(n: number): void {
+    const max = this.#o.maxInFlight ?? 20_000;
+    if (this.#load + n > max && this.#load > 0) {
+      throw new LoulanError('INTAKE_OVERLOADED', `the switch is checking and writing ${this.#load} messages; retry shortly`, { details: { inFlight: this.#load, max, retryAfterMs: 1000 } });
+    }
+    this.#load += n;
+  }
+
   /** A batch: per-message results in order; throws only when the batch as a whole is refused. */
   async submitBatch(value: unknown): Promise<BatchItemResult[]> {
     const batch = readBatch(value, this.#o.maxBatch ?? 10_000);
+    try {
+      this.#admitLoad(batch.messages.length);
+    } catch (error) {
+      this.#o.onRejected?.((error as LoulanError).code);
+      throw error;
+    }
+    try {
+      return await this.#submitBatch(batch);
+    } finally {
+      this.#load -= batch.messages.length;
+    }
+  }
+
+  async #submitBatch(batch: BatchBody): Promise<BatchItemResult[]> {
     const results: Array<BatchItemResult | undefined> = new Array(batch.messages.length);
     const fail = (index: number, error: unknown, message: unknown) => {
       const e = asLoulanError(error);
