@@ -247,6 +247,66 @@ export class LoulanError extends Error {
   }
 }
 
+/**
+ * The VALIDATE_* code for a failing JSON Schema keyword (ajv's `keyword`), so that every validator in
+ * the project (message schemas, the node RPC, the switch API) names a failure the same way.
+ */
+export function validateCodeFor(keyword: string): ErrorCode {
+  return CODE_BY_KEYWORD[keyword] ?? 'VALIDATE_CONSTRAINT';
+}
+
+const CODE_BY_KEYWORD: Readonly<Record<string, ErrorCode>> = {
+  required: 'VALIDATE_REQUIRED',
+  additionalProperties: 'VALIDATE_UNKNOWN_FIELD',
+  unevaluatedProperties: 'VALIDATE_UNKNOWN_FIELD',
+  type: 'VALIDATE_TYPE',
+  pattern: 'VALIDATE_FORMAT',
+  format: 'VALIDATE_FORMAT',
+  enum: 'VALIDATE_ENUM',
+  const: 'VALIDATE_ENUM',
+  minLength: 'VALIDATE_RANGE',
+  maxLength: 'VALIDATE_RANGE',
+  minimum: 'VALIDATE_RANGE',
+  maximum: 'VALIDATE_RANGE',
+  exclusiveMinimum: 'VALIDATE_RANGE',
+  exclusiveMaximum: 'VALIDATE_RANGE',
+  multipleOf: 'VALIDATE_RANGE',
+  minItems: 'VALIDATE_RANGE',
+  maxItems: 'VALIDATE_RANGE',
+  minProperties: 'VALIDATE_RANGE',
+  maxProperties: 'VALIDATE_RANGE',
+  minContains: 'VALIDATE_RANGE',
+  maxContains: 'VALIDATE_RANGE',
+};
+
+/** One ajv error as an HTTP server reports it (fastify's validation errors have this shape). */
+export interface SchemaValidationFailure {
+  readonly keyword: string;
+  readonly instancePath: string;
+  readonly params: Record<string, unknown>;
+  readonly message?: string | undefined;
+}
+
+const LOCATION: Readonly<Record<string, string>> = { body: 'body', params: 'path', querystring: 'query', headers: 'header' };
+
+/**
+ * A request-validation failure (fastify stops at the first) as its VALIDATE_* `LoulanError`, with
+ * the JSON pointer of the field and where it was (`body`, `path`, `query`, `header`).
+ */
+export function requestValidationError(error: SchemaValidationFailure, context: string): LoulanError {
+  let pointer = error.instancePath;
+  if (error.keyword === 'required') pointer += '/' + pointerSegment(String(error.params['missingProperty']));
+  if (error.keyword === 'additionalProperties') pointer += '/' + pointerSegment(String(error.params['additionalProperty']));
+  const where = LOCATION[context] ?? context;
+  return new LoulanError(validateCodeFor(error.keyword), `${where} ${pointer || '(root)'} ${error.message ?? 'is invalid'}`, {
+    details: { pointer, in: where, keyword: error.keyword },
+  });
+}
+
+function pointerSegment(key: string): string {
+  return key.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
 export function isLoulanError(value: unknown): value is LoulanError {
   return value instanceof LoulanError;
 }

@@ -15,7 +15,7 @@
  */
 import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import ajvFormats from 'ajv-formats';
-import { LoulanError, type ErrorCode } from '../core-chain/errors.ts';
+import { LoulanError, validateCodeFor } from '../core-chain/errors.ts';
 import { loadSchemaDocuments, type SchemaDocument } from './documents.ts';
 import { PAYLOAD_TYPES, type Envelope, type PayloadByType, type PayloadType, type RestProof } from './generated/types.ts';
 
@@ -153,32 +153,10 @@ function run(id: string, value: unknown, at: string): void {
   throw toLoulanError(error, id, at);
 }
 
-const CODE_BY_KEYWORD: Readonly<Record<string, ErrorCode>> = {
-  required: 'VALIDATE_REQUIRED',
-  additionalProperties: 'VALIDATE_UNKNOWN_FIELD',
-  unevaluatedProperties: 'VALIDATE_UNKNOWN_FIELD',
-  type: 'VALIDATE_TYPE',
-  pattern: 'VALIDATE_FORMAT',
-  format: 'VALIDATE_FORMAT',
-  enum: 'VALIDATE_ENUM',
-  const: 'VALIDATE_ENUM',
-  minLength: 'VALIDATE_RANGE',
-  maxLength: 'VALIDATE_RANGE',
-  minimum: 'VALIDATE_RANGE',
-  maximum: 'VALIDATE_RANGE',
-  exclusiveMinimum: 'VALIDATE_RANGE',
-  exclusiveMaximum: 'VALIDATE_RANGE',
-  minItems: 'VALIDATE_RANGE',
-  maxItems: 'VALIDATE_RANGE',
-  minProperties: 'VALIDATE_RANGE',
-  maxProperties: 'VALIDATE_RANGE',
-  minContains: 'VALIDATE_RANGE',
-  maxContains: 'VALIDATE_RANGE',
-};
 
 function toLoulanError(error: ErrorObject, schema: string, at: string): LoulanError {
   const { keyword, params } = error;
-  let code = CODE_BY_KEYWORD[keyword] ?? 'VALIDATE_CONSTRAINT';
+  let code = validateCodeFor(keyword);
   let pointer = at + error.instancePath;
   let message: string;
   if (keyword === 'required' || keyword === 'dependentRequired') {

@@ -20,7 +20,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema, type FastifySchemaValidationError } from 'fastify';
-import { asLoulanError, escapePointer, LoulanError, toHex, type ErrorCode } from '../core-chain/index.ts';
+import { asLoulanError, escapePointer, LoulanError, requestValidationError, toHex, type ErrorCode } from '../core-chain/index.ts';
 import type { SwitchApi } from './api.ts';
 import type { SwitchMetrics } from './metrics.ts';
 import { buildOpenApi, DEFAULT_ROUTE_SEGMENT, MAX_PAGE, operation, type OperationSpec } from './openapi.ts';
@@ -462,7 +462,7 @@ function toLoulanError(error: unknown, malformed: ErrorCode): LoulanError {
   if (error instanceof LoulanError) return error;
   if (!isFastifyError(error)) return asLoulanError(error);
   if (error.validation !== undefined && error.validation.length > 0) {
-    return fromValidation(error.validation[0] as FastifySchemaValidationError, error.validationContext ?? 'body');
+    return requestValidationError(error.validation[0] as FastifySchemaValidationError, error.validationContext ?? 'body');
   }
   const status = error.statusCode ?? 500;
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413) {
@@ -480,46 +480,4 @@ function toLoulanError(error: unknown, malformed: ErrorCode): LoulanError {
   return asLoulanError(error);
 }
 
-const LOCATION: Readonly<Record<string, string>> = { body: 'body', params: 'path', querystring: 'query', headers: 'header' };
 
-/** One ajv error (fastify stops at the first) as the VALIDATE_* code for its keyword, with a pointer. */
-function fromValidation(error: FastifySchemaValidationError, context: string): LoulanError {
-  const params = error.params as Record<string, unknown>;
-  let pointer = error.instancePath;
-  let code: ErrorCode;
-  switch (error.keyword) {
-    case 'required':
-      code = 'VALIDATE_REQUIRED';
-      pointer += '/' + escapePointer(String(params['missingProperty']));
-      break;
-    case 'additionalProperties':
-      code = 'VALIDATE_UNKNOWN_FIELD';
-      pointer += '/' + escapePointer(String(params['additionalProperty']));
-      break;
-    case 'type':
-      code = 'VALIDATE_TYPE';
-      break;
-    case 'pattern':
-    case 'format':
-      code = 'VALIDATE_FORMAT';
-      break;
-    case 'enum':
-    case 'const':
-      code = 'VALIDATE_ENUM';
-      break;
-    case 'maxLength':
-    case 'minLength':
-    case 'maximum':
-    case 'minimum':
-    case 'maxItems':
-    case 'minItems':
-      code = 'VALIDATE_RANGE';
-      break;
-    default:
-      code = 'VALIDATE_CONSTRAINT';
-  }
-  const where = LOCATION[context] ?? context;
-  return new LoulanError(code, `${where} ${pointer || '(root)'} ${error.message ?? 'is invalid'}`, {
-    details: { pointer, in: where, keyword: error.keyword },
-  });
-}

@@ -37,9 +37,8 @@
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifySchemaValidationError } from 'fastify';
 import type { WebSocket } from 'ws';
-import { escapePointer } from '../codec/jcs.ts';
 import { fromHex, toHex } from '../crypto/hash.ts';
-import { LoulanError, asLoulanError, isLoulanError } from '../errors.ts';
+import { LoulanError, asLoulanError, isLoulanError, requestValidationError } from '../errors.ts';
 import { MAX_TX_BYTES, txHash } from '../ledger/tx.ts';
 import { MAX_KEY_LENGTH } from '../ledger/state.ts';
 import { MAX_HEADERS_PER_CALL, MAX_STATE_PAGE, type NodeApi, type NodeEvent } from './api.ts';
@@ -416,7 +415,7 @@ function toLoulanError(error: unknown): LoulanError {
   if (error instanceof LoulanError) return error;
   if (!isFastifyError(error)) return asLoulanError(error);
   if (error.validation !== undefined && error.validation.length > 0) {
-    return fromValidation(error.validation[0] as FastifySchemaValidationError, error.validationContext ?? 'body');
+    return requestValidationError(error.validation[0] as FastifySchemaValidationError, error.validationContext ?? 'body');
   }
   const status = error.statusCode ?? 500;
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413) {
@@ -431,54 +430,7 @@ function toLoulanError(error: unknown): LoulanError {
   return asLoulanError(error);
 }
 
-const LOCATION: Readonly<Record<string, string>> = { body: 'body', params: 'path', querystring: 'query', headers: 'header' };
 
-/** One ajv error (fastify stops at the first) as the VALIDATE_* code for its keyword, with a pointer. */
-function fromValidation(error: FastifySchemaValidationError, context: string): LoulanError {
-  const params = error.params as Record<string, unknown>;
-  let pointer = error.instancePath;
-  let code: 'VALIDATE_REQUIRED' | 'VALIDATE_UNKNOWN_FIELD' | 'VALIDATE_TYPE' | 'VALIDATE_FORMAT' | 'VALIDATE_ENUM' | 'VALIDATE_RANGE' | 'VALIDATE_CONSTRAINT';
-  switch (error.keyword) {
-    case 'required':
-      code = 'VALIDATE_REQUIRED';
-      pointer += '/' + escapePointer(String(params['missingProperty']));
-      break;
-    case 'additionalProperties':
-      code = 'VALIDATE_UNKNOWN_FIELD';
-      pointer += '/' + escapePointer(String(params['additionalProperty']));
-      break;
-    case 'type':
-      code = 'VALIDATE_TYPE';
-      break;
-    case 'pattern':
-    case 'format':
-      code = 'VALIDATE_FORMAT';
-      break;
-    case 'enum':
-    case 'const':
-      code = 'VALIDATE_ENUM';
-      break;
-    case 'maxLength':
-    case 'minLength':
-    case 'maximum':
-    case 'minimum':
-    case 'exclusiveMaximum':
-    case 'exclusiveMinimum':
-    case 'maxItems':
-    case 'minItems':
-    case 'maxProperties':
-    case 'minProperties':
-    case 'multipleOf':
-      code = 'VALIDATE_RANGE';
-      break;
-    default:
-      code = 'VALIDATE_CONSTRAINT';
-  }
-  const where = LOCATION[context] ?? context;
-  return new LoulanError(code, `${where} ${pointer || '(root)'} ${error.message ?? 'is invalid'}`, {
-    details: { pointer, in: where, keyword: error.keyword },
-  });
-}
 
 // -- subscriptions ---------------------------------------------------------------------------------
 
