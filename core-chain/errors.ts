@@ -104,6 +104,7 @@ export const ERROR_CODES = {
   SNAPSHOT_TOO_LARGE: { status: 413, phase: 'storage', summary: 'A state-snapshot chunk, or the snapshot as a whole, exceeds the receiver\'s size limit.' },
 
   // -- network: validator-to-validator links --------------------------------------------------------
+  NODE_SYNCING: { status: 503, phase: 'network', summary: 'The node is installing a state snapshot and takes no transactions until it is done; submit to another validator or retry shortly.' },
   NODE_NOT_CONNECTED: { status: 503, phase: 'network', summary: 'The node has no link to any other validator (starting, cut off, or removed from the set): a transaction it accepted could not be ordered, so it refuses it; submit to another validator.' },
   P2P_LISTEN_FAILED: { status: 500, phase: 'network', summary: 'The validator transport cannot listen on its configured address (in use, not permitted); `details.host` and `details.port` name it.' },
   P2P_HANDSHAKE_REJECTED: { status: 401, phase: 'network', summary: 'A peer link failed the validator handshake and was closed: wrong version or chain, an unknown, own or unexpected index, a bad or replayed signature, a timeout, or too many pending handshakes; `details.reason` says which.' },

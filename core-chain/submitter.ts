@@ -91,7 +91,7 @@ export class TxSubmitter {
           this.#next = undefined; // re-read from the chain and sign again
           continue;
         }
-        if (isLoulanError(error) && (error.code === 'RPC_UNAVAILABLE' || error.code === 'RPC_BAD_RESPONSE' || error.code === 'NODE_NOT_CONNECTED')) {
+        if (isLoulanError(error) && (error.code === 'RPC_UNAVAILABLE' || error.code === 'RPC_BAD_RESPONSE' || error.code === 'NODE_NOT_CONNECTED' || error.code === 'NODE_SYNCING')) {
           // The node may or may not have admitted it: the same bytes again are safe.
           try {
             await this.#o.client.submitTx(bytes);

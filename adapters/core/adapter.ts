@@ -19,7 +19,7 @@ export interface CoreAdapterOptions {
 }
 
 /** Node errors that say nothing about the message: try again later. */
-const RETRYABLE = new Set(['RPC_UNAVAILABLE', 'RPC_BAD_RESPONSE', 'NODE_NOT_CONNECTED', 'MEMPOOL_FULL', 'MEMPOOL_SENDER_LIMIT', 'LEDGER_NONCE_STALE', 'LEDGER_NONCE_GAP', 'MEMPOOL_NONCE_TAKEN']);
+const RETRYABLE = new Set(['RPC_UNAVAILABLE', 'RPC_BAD_RESPONSE', 'NODE_NOT_CONNECTED', 'NODE_SYNCING', 'MEMPOOL_FULL', 'MEMPOOL_SENDER_LIMIT', 'LEDGER_NONCE_STALE', 'LEDGER_NONCE_GAP', 'MEMPOOL_NONCE_TAKEN']);
 
 export function createCoreAdapter(target: AdapterTarget, options: CoreAdapterOptions): Adapter {
   let last: AdapterHealth = { state: 'up' };

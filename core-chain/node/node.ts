@@ -1057,6 +1057,9 @@ export class ValidatorNode implements NodeApi {
 
   submitTx(bytes: Uint8Array): SubmitResult {
     if (this.#closed) throw new LoulanError('INTERNAL', 'node is stopping');
+    // While a snapshot replaces the ledger, a transaction admitted to the old mempool could be lost
+    // with it, and its client told nothing: refuse it; the client moves on to another validator.
+    if (this.#installing) throw new LoulanError('NODE_SYNCING', 'this node is installing a state snapshot; submit to another validator or retry shortly', { details: { self: this.self } });
     // Accepting what cannot reach any validator would leave the client waiting for nothing.
     if (this.#transport.connected().length === 0) {
       throw new LoulanError('NODE_NOT_CONNECTED', 'this node has no link to another validator; submit to another one', { details: { self: this.self } });
@@ -1199,7 +1202,7 @@ export class ValidatorNode implements NodeApi {
       validators: this.#validatorInfo(),
       connectedPeers: this.#transport.connected(),
       mempool: { size: this.#mempool.size, executable: this.#mempool.executableCount() },
-      syncing: this.#syncTarget > 0n,
+      syncing: this.#syncTarget > 0n || this.#installing,
     };
   }
 

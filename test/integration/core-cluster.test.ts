@@ -243,6 +243,8 @@ describe('four validator processes', () => {
     const top = (await heights()).reduce((a, b) => (a > b ? a : b));
     await allReach(top);
     const url = ready.get(name)!.rpc;
+    // Caught up by height; its snapshot install may still be finishing (it refuses transactions until then).
+    await until('the wiped validator done syncing', 30_000, async () => ((await get<{ syncing: boolean }>(`${url}/v1/status`))?.syncing === false ? true : undefined));
     expect(await get(`${url}/v1/blocks/1`)).toBeUndefined(); // came from a snapshot, not block by block
     expect(await submitOne(url), lastFailure).toBe(true);
     await expectOneChain();
