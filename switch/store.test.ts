@@ -113,9 +113,11 @@ describe('group commit', () => {
 
   it('a failed write rejects with SWITCH_STORE_FAILED, and so does every write after it', async () => {
     await store.accept([record(ACME, 'a')]);
+    expect(store.failed).toBe(false);
     await store.close(); // the database is closed under the store: the next batch cannot be written
     const error = (await store.accept([record(ACME, 'b')]).catch((e: unknown) => e)) as LoulanError;
     expect(error.code).toBe('SWITCH_STORE_FAILED');
+    expect(store.failed).toBe(true); // health reports the switch down
     const again = (await store.put([{ name: 'x', value: 1 }]).catch((e: unknown) => e)) as LoulanError;
     expect(again.code).toBe('SWITCH_STORE_FAILED');
     store = await open();

@@ -219,6 +219,11 @@ export class SwitchStore {
     return out;
   }
 
+  /** True once a write has failed: the store takes no more writes and the switch must restart. */
+  get failed(): boolean {
+    return this.#failed !== undefined;
+  }
+
   /** Messages in the dead-letter queue now. */
   get deadCount(): number {
     return this.#dead.size;

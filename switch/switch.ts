@@ -486,7 +486,8 @@ class Api implements SwitchApi {
     const links = engine.links().map((s) => this.#linkHealth({ id: s.link, target: routing.targets.get(s.link) ?? { kind: 'unknown', endpoint: '' } }));
     const down = links.some((l) => l.state === 'down');
     return {
-      status: !chain.connected ? 'degraded' : down ? 'degraded' : 'up',
+      // Down when it cannot take messages (its store failed); degraded when the chain or a link is.
+      status: store.failed ? 'down' : !chain.connected || down ? 'degraded' : 'up',
       switchId: config.switchId,
       core: { connected: chain.connected, height: chain.height.toString(), endpoint: config.core.endpoints[0] ?? null },
       store: { lastCursor: store.lastCursor },
