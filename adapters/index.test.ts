@@ -4,16 +4,25 @@ import * as adapters from './index.ts';
 describe('adapters public surface', () => {
   it('exports what was reviewed (update deliberately)', () => {
     expect(Object.keys(adapters).sort()).toEqual([
+      'DEFAULT_TOLERANCE_SEC',
       'MAX_RETRY_AFTER_MS',
+      'WEBHOOK_REJECTIONS',
       'createCoreAdapter',
       'createLoopbackAdapter',
       'createMemorySink',
+      'createRestAdapter',
       'loopbackAdapterFactory',
       'outcomeOfError',
       'outcomeOfStatus',
       'parseRetryAfter',
+      'parseSignatureHeader',
       'postEnvelope',
+      'restAdapterFactory',
+      'signWebhook',
       'startSinkServer',
+      'verifyWebhook',
+      'webhookKey',
+      'webhookSignature',
     ]);
   });
 });

@@ -1,4 +1,5 @@
 /** The adapters' public surface: the one interface every kind implements, and each kind's factory. */
 export type { Adapter, AdapterFactory, AdapterHealth, AdapterTarget, DeliveryOutcome, DeliveryRequest, WatchedEvent } from './adapter.ts';
 export * from './loopback/index.ts';
+export * from './rest/index.ts';
 export { createCoreAdapter, type CoreAdapterOptions } from './core/adapter.ts';

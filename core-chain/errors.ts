@@ -168,6 +168,7 @@ export const ERROR_CODES = {
   ROUTE_ADAPTER_UNAVAILABLE: { status: 503, phase: 'route', summary: 'The route\'s link names an adapter kind this switch does not run, or one it cannot configure; `details.kind` names it.' },
   DELIVER_FAILED: { status: 502, phase: 'deliver', summary: 'A delivery attempt failed in a way that may succeed later (connection error, timeout, 5xx, 408, 429); the message is retried.' },
   DELIVER_REJECTED: { status: 422, phase: 'deliver', summary: 'The destination refused the message for good (a 4xx other than 408/429, a contract refusal); it goes to the dead-letter queue.' },
+  DELIVER_ID_CONFLICT: { status: 409, phase: 'deliver', summary: 'The destination already holds a different message under this (`source`, `id`) (a database inbox compares digests); the message is refused for good. `details.digest` and `details.existing` are the two digests.' },
   DELIVER_ATTEMPTS_EXHAUSTED: { status: 502, phase: 'deliver', summary: 'The route\'s retry policy ran out of attempts; the message is in the dead-letter queue with the last error.' },
   DELIVER_EXPIRED: { status: 410, phase: 'deliver', summary: 'The message passed its deadline (`expiresAt`) before it was delivered; it is not delivered, and the sender is told.' },
   DELIVER_NO_ROUTE: { status: 404, phase: 'deliver', summary: 'No route matched the message\'s destination when it was due; it goes to the dead-letter queue.' },

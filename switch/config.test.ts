@@ -7,6 +7,7 @@ import { loadSwitchConfig, loadSwitchKey, parseSwitchConfig } from './config.ts'
 
 const BASE = '/etc/loulan/switch-a';
 const TOKEN_HASH = 'ab'.repeat(32);
+const SECRET = 'whsec_0123456789abcdef';
 
 /** The least a config file must say. */
 function minimal(): Record<string, unknown> {
@@ -46,6 +47,7 @@ describe('parseSwitchConfig', () => {
       limits: {},
       maxClockSkewMs: 300_000,
       verifyWorkers: Math.max(0, Math.min(4, availableParallelism() - 2)),
+      webhookSecrets: new Map(),
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.http)).toBe(true);
@@ -121,7 +123,23 @@ describe('parseSwitchConfig', () => {
     ['limits as a list', (c) => ({ ...c, limits: [] }), '/limits'],
     ['a negative clock skew', (c) => ({ ...c, maxClockSkewMs: -1 }), '/maxClockSkewMs'],
     ['65 verify workers', (c) => ({ ...c, verifyWorkers: 65 }), '/verifyWorkers'],
+    ['webhook secrets as a list', (c) => ({ ...c, webhookSecrets: ['whsec_0123456789abcdef'] }), '/webhookSecrets'],
+    ['a webhook secret for a non-URL', (c) => ({ ...c, webhookSecrets: { 'shop.example': SECRET } }), '/webhookSecrets/shop.example'],
+    ['a short webhook secret', (c) => ({ ...c, webhookSecrets: { 'https://shop.example/hook': 'short' } }), '/webhookSecrets/https:~1~1shop.example~1hook'],
+    ['an empty list of webhook secrets', (c) => ({ ...c, webhookSecrets: { 'https://shop.example/hook': [] } }), '/webhookSecrets/https:~1~1shop.example~1hook'],
+    ['a short secret in a rotation', (c) => ({ ...c, webhookSecrets: { 'https://shop.example/hook': [SECRET, 'x'] } }), '/webhookSecrets/https:~1~1shop.example~1hook/1'],
   ];
+
+  it('takes webhook secrets by endpoint, one or a rotation list', () => {
+    const config = parseSwitchConfig({ ...minimal(), webhookSecrets: { 'https://shop.example/hook': SECRET, 'http://127.0.0.1:9/h': [SECRET, `${SECRET}-old`] } }, BASE);
+    expect(config.webhookSecrets).toEqual(
+      new Map([
+        ['https://shop.example/hook', [SECRET]],
+        ['http://127.0.0.1:9/h', [SECRET, `${SECRET}-old`]],
+      ]),
+    );
+    expect(Object.isFrozen(config.webhookSecrets.get('https://shop.example/hook'))).toBe(true);
+  });
 
   it.each(bad)('refuses %s with CONFIG_INVALID naming %s', (_, change, field) => {
     const error = refused(() => parseSwitchConfig(change(minimal()), BASE));

@@ -33,6 +33,11 @@ export interface SwitchConfig {
   readonly maxClockSkewMs: number;
   /** Worker threads checking message signatures (0: on the main thread). Default: cores - 2, at most 4 (on 2 cores the hop costs more than it saves; measured by bench:switch). */
   readonly verifyWorkers: number;
+  /**
+   * HMAC secrets of `rest` endpoints, by endpoint URL exactly as routes name it (docs/webhooks.md). In
+   * the file a secret or a list of them (a rotation: every one signs). An endpoint without one gets nothing.
+   */
+  readonly webhookSecrets: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface SwitchKey {
@@ -64,7 +69,7 @@ function int(value: unknown, field: string, min: number, max: number, fallback?:
 /** Checks a parsed configuration object; `base` resolves relative paths. */
 export function parseSwitchConfig(value: unknown, base: string): SwitchConfig {
   const c = obj(value, '');
-  const known = new Set(['name', 'switchId', 'dataDir', 'http', 'core', 'participant', 'keyFile', 'operatorTokenHashes', 'delivery', 'anchor', 'limits', 'maxClockSkewMs', 'verifyWorkers']);
+  const known = new Set(['name', 'switchId', 'dataDir', 'http', 'core', 'participant', 'keyFile', 'operatorTokenHashes', 'delivery', 'anchor', 'limits', 'maxClockSkewMs', 'verifyWorkers', 'webhookSecrets']);
   for (const key of Object.keys(c)) if (!known.has(key)) invalid(`/${key}`, 'is not a known setting');
   const http = obj(c['http'] ?? {}, '/http');
   const core = obj(c['core'], '/core');
@@ -101,7 +106,24 @@ export function parseSwitchConfig(value: unknown, base: string): SwitchConfig {
     limits: limits as ValueLimitsConfig,
     maxClockSkewMs: int(c['maxClockSkewMs'], '/maxClockSkewMs', 0, 86_400_000, 300_000),
     verifyWorkers: int(c['verifyWorkers'], '/verifyWorkers', 0, 64, Math.max(0, Math.min(4, availableParallelism() - 2))),
+    webhookSecrets: webhookSecrets(c['webhookSecrets']),
   });
+}
+
+/** Each secret at least 16 characters (docs/webhooks.md suggests 32 random bytes in hex); keys are http(s) URLs. */
+function webhookSecrets(value: unknown): ReadonlyMap<string, readonly string[]> {
+  const secrets = new Map<string, readonly string[]>();
+  for (const [endpoint, entry] of Object.entries(obj(value ?? {}, '/webhookSecrets'))) {
+    const field = `/webhookSecrets/${endpoint.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    str(endpoint, field, /^https?:\/\/\S+$/);
+    const list = typeof entry === 'string' ? [entry] : entry;
+    if (!Array.isArray(list) || list.length === 0) invalid(field, 'must be a secret or a non-empty list of secrets');
+    list.forEach((s, i) => {
+      if (typeof s !== 'string' || s.length < 16) invalid(typeof entry === 'string' ? field : `${field}/${i}`, 'must be a secret of at least 16 characters');
+    });
+    secrets.set(endpoint, Object.freeze([...(list as string[])]));
+  }
+  return secrets;
 }
 
 export function loadSwitchConfig(file: string): SwitchConfig {

@@ -24,7 +24,7 @@ import {
   TxSubmitter,
   type RouteEntry,
 } from '../core-chain/index.ts';
-import { createCoreAdapter, createLoopbackAdapter, type Adapter, type AdapterTarget, type DeliveryOutcome } from '../adapters/index.ts';
+import { createCoreAdapter, createLoopbackAdapter, createRestAdapter, type Adapter, type AdapterTarget, type DeliveryOutcome } from '../adapters/index.ts';
 import { validatePayload, type Link } from '../schemas/index.ts';
 import { AnchorService } from './anchor.ts';
 import type { BatchItemResult, ChangeSubmitted, LinkHealthView, RouteExplanation, RouteView, SwitchApi, SwitchHealth } from './api.ts';
@@ -90,7 +90,7 @@ export async function startSwitch(config: SwitchConfig, options: StartSwitchOpti
       const id = JSON.stringify(target);
       let adapter = adapters.get(id);
       if (adapter === undefined) {
-        adapter = makeAdapter(target, submitter, client);
+        adapter = makeAdapter(target, submitter, client, config.webhookSecrets);
         adapters.set(id, adapter);
       }
       return adapter;
@@ -208,10 +208,13 @@ async function waitForCore(client: CoreClient, ms: number, log: SwitchLog) {
   }
 }
 
-function makeAdapter(target: AdapterTarget, submitter: TxSubmitter, client: CoreClient): Adapter {
+function makeAdapter(target: AdapterTarget, submitter: TxSubmitter, client: CoreClient, webhookSecrets: SwitchConfig['webhookSecrets']): Adapter {
   switch (target.kind) {
     case 'loopback':
       return createLoopbackAdapter(target);
+    case 'rest':
+      // No secret for the endpoint: every attempt fails for good, nothing goes out unsigned (docs/webhooks.md).
+      return createRestAdapter(target, { secrets: webhookSecrets.get(target.endpoint) ?? [] });
     case 'core':
       return createCoreAdapter(target, { submitter, client });
     default:
