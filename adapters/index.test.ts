@@ -5,12 +5,14 @@ describe('adapters public surface', () => {
   it('exports what was reviewed (update deliberately)', () => {
     expect(Object.keys(adapters).sort()).toEqual([
       'DEFAULT_TOLERANCE_SEC',
+      'DEFAULT_TTL_MS',
       'MAX_RETRY_AFTER_MS',
       'WEBHOOK_REJECTIONS',
       'createCoreAdapter',
       'createLoopbackAdapter',
       'createMemorySink',
       'createRestAdapter',
+      'createShopClient',
       'loopbackAdapterFactory',
       'outcomeOfError',
       'outcomeOfStatus',
@@ -20,6 +22,7 @@ describe('adapters public surface', () => {
       'restAdapterFactory',
       'signWebhook',
       'startSinkServer',
+      'verifyMessageProof',
       'verifyWebhook',
       'webhookKey',
       'webhookSignature',

@@ -25,7 +25,9 @@
  *   meta!counters          {order, cursor}: the next free numbers
  */
 import { Level } from 'level';
-import { fromHex, LoulanError, sha256, toHex } from '../core-chain/index.ts';
+import { anchorLeaf, fromHex, LoulanError, toHex } from '../core-chain/index.ts';
+
+export { anchorLeaf };
 import { BloomFilter } from './bloom.ts';
 import { messageKey, TERMINAL_STATUSES, type MessageRecord, type StatusEvent } from './model.ts';
 
@@ -337,20 +339,6 @@ export class SwitchStore {
     }
     this.#writing = undefined;
   }
-}
-
-/**
- * The 32-byte leaf anchoring commits for a message event: SHA-256 over a domain tag, the kind, the
- * message digest and the time (ms, u64 big-endian). A sender recomputes it from the proof's `kind`,
- * `digest` and `at` and its own copy of the message.
- */
-export function anchorLeaf(kind: 'accepted' | 'delivered', digest: string, at: number): Uint8Array {
-  const tag = new TextEncoder().encode(`loulan-anchor-v1\n${kind}\n`);
-  const out = new Uint8Array(tag.length + 32 + 8);
-  out.set(tag);
-  out.set(fromHex(digest), tag.length);
-  new DataView(out.buffer).setBigUint64(tag.length + 32, BigInt(at));
-  return sha256(out);
 }
 
 /** The parts of a record that change after acceptance; `update` rewrites only these. */

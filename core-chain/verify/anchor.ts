@@ -23,7 +23,7 @@
  * `proof.header.certificate` are `headerBytes` and `certificate`. The switch adds the leaf, its index
  * and its path in the batch.
  */
-import { fromHex, toHex } from '../crypto/hash.ts';
+import { fromHex, sha256, toHex } from '../crypto/hash.ts';
 import { HASH_LENGTH, inclusionPathLength, verifyInclusionOfData } from '../crypto/merkle.ts';
 import type { Certificate } from '../consensus/types.ts';
 import { LoulanError } from '../errors.ts';
@@ -248,4 +248,18 @@ function path(value: unknown, pointer: string): Uint8Array[] {
   if (!Array.isArray(value)) shape('VALIDATE_TYPE', pointer, 'expected an array');
   if (value.length > MAX_PATH) shape('VALIDATE_RANGE', pointer, `at most ${MAX_PATH} hashes`);
   return value.map((h: unknown, i: number) => hex(h, `${pointer}/${i}`, 2 * HASH_LENGTH));
+}
+
+/**
+ * The 32-byte leaf a switch anchors for a message event (accepted or delivered): SHA-256 over a domain tag, the kind, the
+ * message digest and the time (ms, u64 big-endian). A sender recomputes it from the proof's `kind`,
+ * `digest` and `at` and its own copy of the message.
+ */
+export function anchorLeaf(kind: 'accepted' | 'delivered', digest: string, at: number): Uint8Array {
+  const tag = new TextEncoder().encode(`loulan-anchor-v1\n${kind}\n`);
+  const out = new Uint8Array(tag.length + 32 + 8);
+  out.set(tag);
+  out.set(fromHex(digest), tag.length);
+  new DataView(out.buffer).setBigUint64(tag.length + 32, BigInt(at));
+  return sha256(out);
 }

@@ -6,6 +6,7 @@ export { verifyStateProof } from './state.ts';
 export {
   ANCHORED_EVENT,
   verifyAnchorProof,
+  anchorLeaf,
   anchorProofFromJson,
   anchorProofToJson,
   decodeCertificateJson,
