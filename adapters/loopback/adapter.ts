@@ -9,7 +9,7 @@
  */
 import { LoulanError } from '../../core-chain/index.ts';
 import type { Adapter, AdapterFactory, AdapterHealth, AdapterTarget, DeliveryOutcome, DeliveryRequest } from '../adapter.ts';
-import { outcomeOfError, outcomeOfStatus, postEnvelope } from './http.ts';
+import { failureStreak, outcomeOfError, outcomeOfStatus, postEnvelope } from '../http.ts';
 import { createMemorySink, type MemorySink } from './memory.ts';
 
 export interface LoopbackOptions {
@@ -21,8 +21,6 @@ export interface LoopbackOptions {
   readonly fetch?: typeof fetch;
 }
 
-/** Consecutive retryable failures after which the adapter reports its destination down. */
-const DOWN_AFTER = 5;
 
 export function createLoopbackAdapter(target: AdapterTarget, options: LoopbackOptions = {}): Adapter {
   if (target.kind !== 'loopback') {
@@ -68,24 +66,15 @@ export function createLoopbackAdapter(target: AdapterTarget, options: LoopbackOp
     throw new LoulanError('ROUTE_INVALID', `a loopback endpoint is memory://<name> or http(s)://..., not ${url.protocol}`, { details: { pointer: '/adapter/endpoint' } });
   }
 
-  let failures = 0;
-  let lastError: string | undefined;
+  const streak = failureStreak();
   return {
     kind: 'loopback',
     async deliver(request) {
-      const outcome = await deliver(request);
-      if (outcome.ok || !outcome.retryable) failures = 0;
-      else {
-        failures++;
-        lastError = outcome.message;
-      }
-      return outcome;
+      return streak.record(await deliver(request));
     },
     probe: (signal) => probe(signal),
     health(): AdapterHealth {
-      if (failures === 0) return { state: 'up' };
-      const detail = `${failures} failed attempts in a row; last: ${lastError ?? 'unknown'}`;
-      return { state: failures >= DOWN_AFTER ? 'down' : 'degraded', detail };
+      return streak.health();
     },
     async close() {},
   };

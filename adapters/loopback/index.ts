@@ -2,4 +2,4 @@
 export { createLoopbackAdapter, loopbackAdapterFactory, type LoopbackOptions } from './adapter.ts';
 export { createMemorySink, type MemorySink, type SinkStep, type SinkEffect, type SinkReply } from './memory.ts';
 export { startSinkServer, type SinkServer, type SinkServerOptions, type SinkControl, type SinkServerEffect } from './sink.ts';
-export { parseRetryAfter, outcomeOfStatus, outcomeOfError, postEnvelope, MAX_RETRY_AFTER_MS, type PostOptions } from './http.ts';
+export { parseRetryAfter, outcomeOfStatus, outcomeOfError, postEnvelope, MAX_RETRY_AFTER_MS, type PostOptions } from '../http.ts';

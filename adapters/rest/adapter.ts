@@ -1,6 +1,6 @@
 /**
  * The rest adapter (kind `rest`): delivers each message to a shop's URL as a signed webhook. One
- * attempt per call, classified by the same HTTP rules as every HTTP destination (loopback/http.ts):
+ * attempt per call, classified by the same HTTP rules as every HTTP destination (adapters/http.ts):
  * 2xx is the receipt, 408/429/5xx/network/timeout are retried (Retry-After honoured), any other 4xx
  * and any redirect go to the dead-letter queue. Retries, backoff and the per-shop concurrency limit
  * (the link's `maxInFlight`) belong to the switch's delivery engine, not here.
@@ -12,7 +12,7 @@
  */
 import { LoulanError } from '../../core-chain/index.ts';
 import type { Adapter, AdapterFactory, AdapterHealth, AdapterTarget, DeliveryOutcome, DeliveryRequest } from '../adapter.ts';
-import { outcomeOfError, outcomeOfStatus } from '../loopback/http.ts';
+import { failureStreak, outcomeOfError, outcomeOfStatus } from '../http.ts';
 import { signWebhook } from './signature.ts';
 
 export interface RestAdapterOptions {
@@ -24,8 +24,6 @@ export interface RestAdapterOptions {
   readonly fetch?: typeof fetch;
 }
 
-/** Consecutive retryable failures after which the adapter reports its destination down. */
-const DOWN_AFTER = 5;
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 const te = new TextEncoder();
@@ -82,19 +80,12 @@ export function createRestAdapter(target: AdapterTarget, options: RestAdapterOpt
     }
   }
 
-  let failures = 0;
-  let lastError: string | undefined;
+  const streak = failureStreak();
   return {
     kind: 'rest',
     async deliver(request) {
       if (secrets.length === 0) return { ok: false, retryable: false, code: 'ROUTE_ADAPTER_UNAVAILABLE', message: unsigned };
-      const outcome = await post(request);
-      if (outcome.ok || !outcome.retryable) failures = 0;
-      else {
-        failures++;
-        lastError = outcome.message;
-      }
-      return outcome;
+      return streak.record(await post(request));
     },
     // Any HTTP answer, even a 405, means the shop is reachable; a link without a secret stays down.
     probe: async (signal) => {
@@ -106,9 +97,7 @@ export function createRestAdapter(target: AdapterTarget, options: RestAdapterOpt
     },
     health(): AdapterHealth {
       if (secrets.length === 0) return { state: 'down', detail: unsigned };
-      if (failures === 0) return { state: 'up' };
-      const detail = `${failures} failed attempts in a row; last: ${lastError ?? 'unknown'}`;
-      return { state: failures >= DOWN_AFTER ? 'down' : 'degraded', detail };
+      return streak.health();
     },
     async close() {},
   };

@@ -36,7 +36,7 @@ import type { IntakeResult, MessageEventProof, MessageRecord, StatusEvent } from
 // From the store module, not the switch's index: the index loads the whole switch, which itself loads
 // the adapters (this file included), and a shop's process needs only this one rule.
 import { anchorLeaf } from '../../core-chain/index.ts';
-import { parseRetryAfter } from '../loopback/http.ts';
+import { parseRetryAfter } from '../http.ts';
 
 export { verifyWebhook } from './signature.ts';
 

@@ -1,13 +1,13 @@
 /**
  * How an HTTP answer becomes a delivery outcome, for every adapter that speaks HTTP to its
- * destination (the loopback sink now, REST webhooks later), so that all of them retry the same way.
+ * destination (the loopback sink, REST webhooks), so that all of them retry the same way.
  *
  * 2xx is success. 408, 429 and 5xx say "not now": retryable, with the destination's `Retry-After`
  * honoured. Any other status says "never": the message goes to the dead-letter queue. A redirect
  * is never followed (the route names the endpoint; following one would send the message somewhere no
  * operator approved) and counts as a refusal. Network errors and timeouts are retryable.
  */
-import type { DeliveryOutcome, DeliveryRequest } from '../adapter.ts';
+import type { AdapterHealth, DeliveryOutcome, DeliveryRequest } from './adapter.ts';
 
 /** The longest wait a `Retry-After` can impose (a day); anything longer is taken as a day. */
 export const MAX_RETRY_AFTER_MS = 86_400_000;
@@ -83,4 +83,32 @@ export async function postEnvelope(request: DeliveryRequest, options: PostOption
   } catch (error) {
     return outcomeOfError(error, request.signal.aborted);
   }
+}
+
+/** Failed attempts in a row after which an HTTP adapter reports its destination down. */
+export const DOWN_AFTER_FAILURES = 5;
+
+/**
+ * An HTTP adapter's own view of its destination, from the outcomes of its attempts: up after any
+ * success or final refusal (the destination answered), degraded after retryable failures, down after
+ * `DOWN_AFTER_FAILURES` of them in a row.
+ */
+export function failureStreak(): { record(outcome: DeliveryOutcome): DeliveryOutcome; health(): AdapterHealth } {
+  let failures = 0;
+  let lastError: string | undefined;
+  return {
+    record(outcome) {
+      if (outcome.ok || !outcome.retryable) failures = 0;
+      else {
+        failures++;
+        lastError = outcome.message;
+      }
+      return outcome;
+    },
+    health() {
+      if (failures === 0) return { state: 'up' };
+      const detail = `${failures} failed attempts in a row; last: ${lastError ?? 'unknown'}`;
+      return { state: failures >= DOWN_AFTER_FAILURES ? 'down' : 'degraded', detail };
+    },
+  };
 }
