@@ -88,3 +88,4 @@ export {
 export { encodeTx, decodeTx, signTx, txHash, senderAddress, isAddress, type Tx, type UnsignedTx, type TxSender } from './ledger/tx.ts';
 export { ROLES, rolesOf, roleMask, isRole, type Role } from './ledger/contracts/registry/access.ts';
 export { TxSubmitter, type TxSubmitterOptions, type CallResult } from './submitter.ts';
+export { httpErrorToLoulan } from './node/http-errors.ts';

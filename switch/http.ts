@@ -19,8 +19,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema, type FastifySchemaValidationError } from 'fastify';
-import { asLoulanError, escapePointer, LoulanError, requestValidationError, toHex, type ErrorCode } from '../core-chain/index.ts';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema } from 'fastify';
+import { escapePointer, httpErrorToLoulan, LoulanError, toHex, type ErrorCode } from '../core-chain/index.ts';
 import type { SwitchApi } from './api.ts';
 import type { SwitchMetrics } from './metrics.ts';
 import { buildOpenApi, DEFAULT_ROUTE_SEGMENT, MAX_PAGE, operation, type OperationSpec } from './openapi.ts';
@@ -78,7 +78,7 @@ export function buildSwitchServer(api: SwitchApi, options: SwitchServerOptions):
           ? new LoulanError('RPC_ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`, { details: { method: request.method } })
           : error.code === 'FST_ERR_BAD_URL'
             ? new LoulanError('RPC_MALFORMED_REQUEST', 'the URL is not valid', { details: { reason: error.code } })
-            : toLoulanError(error, 'RPC_MALFORMED_REQUEST');
+            : httpErrorToLoulan(error, 'RPC_MALFORMED_REQUEST');
       if (problem.code === 'INTERNAL') request.log.error({ err: error }, 'switch http: unexpected router error');
       return sendProblem(reply, problem, request.url);
     },
@@ -86,7 +86,7 @@ export function buildSwitchServer(api: SwitchApi, options: SwitchServerOptions):
 
   app.setReplySerializer((payload) => toJson(payload));
   app.setErrorHandler((error, request, reply) => {
-    const problem = toLoulanError(error, request.routeOptions.config.malformed ?? 'RPC_MALFORMED_REQUEST');
+    const problem = httpErrorToLoulan(error, request.routeOptions.config.malformed ?? 'RPC_MALFORMED_REQUEST');
     if (problem.code === 'INTERNAL') request.log.error({ err: error }, 'switch http: unexpected error');
     return sendProblem(reply, problem, request.url);
   });
@@ -451,33 +451,5 @@ function sendProblem(reply: FastifyReply, error: LoulanError, instance: string):
   return reply.code(error.status).type('application/problem+json').send(error.toProblem(instance));
 }
 
-function isFastifyError(error: unknown): error is FastifyError {
-  if (!(error instanceof Error)) return false;
-  const code: unknown = (error as Error & { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('FST_');
-}
-
-/** Any thrown value as the LoulanError to report; anything unrecognised becomes INTERNAL. */
-function toLoulanError(error: unknown, malformed: ErrorCode): LoulanError {
-  if (error instanceof LoulanError) return error;
-  if (!isFastifyError(error)) return asLoulanError(error);
-  if (error.validation !== undefined && error.validation.length > 0) {
-    return requestValidationError(error.validation[0] as FastifySchemaValidationError, error.validationContext ?? 'body');
-  }
-  const status = error.statusCode ?? 500;
-  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413) {
-    return new LoulanError('VALIDATE_TOO_LARGE', 'request body is too large', { details: { pointer: '', in: 'body' } });
-  }
-  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415) {
-    return new LoulanError('RPC_UNSUPPORTED_MEDIA_TYPE', 'unsupported Content-Type: send application/json', { details: { reason: error.code } });
-  }
-  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    return new LoulanError(malformed, 'the body is not valid JSON', { details: { pointer: '', in: 'body', reason: error.code } });
-  }
-  if (status >= 400 && status < 500) {
-    return new LoulanError('RPC_MALFORMED_REQUEST', 'the request cannot be parsed', { details: { reason: error.code } });
-  }
-  return asLoulanError(error);
-}
 
 

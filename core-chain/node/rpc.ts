@@ -35,10 +35,11 @@
  *   GET  /metrics               Prometheus text format
  */
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifySchemaValidationError } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { WebSocket } from 'ws';
 import { fromHex, toHex } from '../crypto/hash.ts';
-import { LoulanError, asLoulanError, isLoulanError, requestValidationError } from '../errors.ts';
+import { LoulanError, asLoulanError, isLoulanError } from '../errors.ts';
+import { httpErrorToLoulan } from './http-errors.ts';
 import { MAX_TX_BYTES, txHash } from '../ledger/tx.ts';
 import { MAX_KEY_LENGTH } from '../ledger/state.ts';
 import { MAX_HEADERS_PER_CALL, MAX_STATE_PAGE, type NodeApi, type NodeEvent } from './api.ts';
@@ -100,7 +101,7 @@ export async function createRpcServer(api: NodeApi, options: RpcServerOptions = 
 
   app.setReplySerializer((payload) => toJson(payload));
   app.setErrorHandler((error, request, reply) => {
-    const problem = toLoulanError(error);
+    const problem = httpErrorToLoulan(error);
     if (problem.code === 'INTERNAL') request.log.error({ err: error }, 'rpc: unexpected error');
     return sendProblem(reply, problem, request.url);
   });
@@ -404,31 +405,6 @@ function sendProblem(reply: FastifyReply, error: LoulanError, instance: string):
   return reply.code(error.status).type('application/problem+json').send(error.toProblem(instance));
 }
 
-function isFastifyError(error: unknown): error is FastifyError {
-  if (!(error instanceof Error)) return false;
-  const code: unknown = (error as Error & { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('FST_');
-}
-
-/** Any thrown value as the LoulanError to report; anything unrecognised becomes INTERNAL. */
-function toLoulanError(error: unknown): LoulanError {
-  if (error instanceof LoulanError) return error;
-  if (!isFastifyError(error)) return asLoulanError(error);
-  if (error.validation !== undefined && error.validation.length > 0) {
-    return requestValidationError(error.validation[0] as FastifySchemaValidationError, error.validationContext ?? 'body');
-  }
-  const status = error.statusCode ?? 500;
-  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413) {
-    return new LoulanError('VALIDATE_TOO_LARGE', 'request body is too large', { details: { pointer: '', in: 'body' } });
-  }
-  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415) {
-    return new LoulanError('RPC_UNSUPPORTED_MEDIA_TYPE', 'unsupported Content-Type', { details: { reason: error.code } });
-  }
-  if (status >= 400 && status < 500) {
-    return new LoulanError('RPC_MALFORMED_REQUEST', error.message, { details: { reason: error.code } });
-  }
-  return asLoulanError(error);
-}
 
 
 
