@@ -84,6 +84,14 @@ export const ERROR_CODES = {
   ANCHOR_WRONG_BATCH: { status: 400, phase: 'prove', summary: 'The anchored event names another switch or batch than the one expected; `details.field` (switchId or batchSeq), `details.expected`, `details.actual`.' },
   ANCHOR_LEAF_NOT_IN_BATCH: { status: 400, phase: 'prove', summary: 'The message leaf is not in the anchored batch: its index is outside the batch (`details.reason` index), a path hash is not 32 bytes (hash-length), the path has the wrong length (length), or it leads to another root (root).' },
 
+  // -- prove: certified decisions executed on outside systems (relayers/decision.ts) --------------------
+  DECISION_MALFORMED: { status: 400, phase: 'prove', summary: 'Decision data is not the canonical ABI envelope, or has an unknown version or action; `details.field` names the failing field.' },
+  DECISION_WRONG_EVENT: { status: 400, phase: 'prove', summary: 'The proven event is not a `decision` event of the `xfer` contract; `details.contract` and `details.type` say what it is.' },
+  DECISION_WRONG_TARGET: { status: 400, phase: 'prove', summary: 'The decision is addressed to another system than the one executing it (`details.expected`, `details.actual`).' },
+  DECISION_CONSUMED: { status: 409, phase: 'prove', summary: 'The decision id has been executed before; each certified decision runs exactly once (`details.decisionId`).' },
+  DECISION_EXPIRED: { status: 400, phase: 'prove', summary: 'The decision\'s deadline is earlier than the time of the header that certifies it (`details.deadline`, `details.time`).' },
+  DECISION_ARGS: { status: 400, phase: 'prove', summary: 'The action-specific arguments of a decision do not decode for its action and target kind, or name something that does not exist or is in the wrong state; `details.field` names it.' },
+
   // -- validate: schemas and envelopes ---------------------------------------------------------------
   VALIDATE_UNKNOWN_TYPE: { status: 400, phase: 'validate', summary: 'The envelope `type` names no registered payload schema; `details.pointer` is `/type`.' },
   VALIDATE_REQUIRED: { status: 400, phase: 'validate', summary: 'A required field is missing; `details.pointer` is where it should be.' },

@@ -1,0 +1,2 @@
+/** Relayers: certified decisions for outside systems, and the evidence verifiers per source kind. */
+export * from './decision.ts';
