@@ -17,7 +17,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateKeyPair, toHex, type Alg } from '../core-chain/index.ts';
+import { generateKeyPair, LoulanError, toHex, type Alg } from '../core-chain/index.ts';
+import { newMasterKeyText } from '../switch/custody.ts';
 import { initTestnet, type TestnetLayout, type TestnetOptions } from '../core-chain/node/testnet.ts';
 import { listSchemas } from '../schemas/index.ts';
 import type { SwitchConfig } from '../switch/config.ts';
@@ -47,6 +48,8 @@ export interface ConsortiumLayout {
   readonly shop: ConsortiumParticipant;
   readonly program: ConsortiumParticipant;
   readonly layoutFile: string;
+  /** `{alg, privateKey}` of the consortium admin (testnet account 0): `loulan participant add --admin-key`. */
+  readonly adminKeyFile: string;
 }
 
 export interface ConsortiumOptions {
@@ -116,6 +119,12 @@ export function initConsortium(options: ConsortiumOptions): ConsortiumLayout {
   writeFileSync(join(dir, 'switch', 'operator-token'), operatorToken + '\n', { mode: 0o600 });
   const switchKeyFile = join(dir, 'switch', 'switch-key.json');
   writeFileSync(switchKeyFile, JSON.stringify({ alg: switchParticipant.alg, privateKey: switchParticipant.privateKey }) + '\n', { mode: 0o600 });
+  const masterKeyFile = join(dir, 'switch', 'custody-master-key');
+  writeFileSync(masterKeyFile, newMasterKeyText(), { mode: 0o600 });
+  const admin = testnet.accounts[0];
+  if (admin === undefined) throw new LoulanError('CONFIG_INVALID', 'a consortium needs at least one account (the admin)', { details: { field: 'accounts' } });
+  const adminKeyFile = join(dir, 'participants', 'admin-key.json');
+  writeFileSync(adminKeyFile, JSON.stringify({ alg: admin.alg, privateKey: admin.privateKey }) + '\n', { mode: 0o600 });
   const switchPort = basePort + 80;
   const config = {
     name: 'switch-0',
@@ -126,6 +135,7 @@ export function initConsortium(options: ConsortiumOptions): ConsortiumLayout {
     participant: switchParticipant.id,
     keyFile: 'switch-key.json',
     operatorTokenHashes: [createHash('sha256').update(operatorToken).digest('hex')],
+    custody: { masterKeyFile: 'custody-master-key' },
     ...options.switch,
   };
   const switchConfigFile = join(dir, 'switch', 'config.json');
@@ -142,6 +152,7 @@ export function initConsortium(options: ConsortiumOptions): ConsortiumLayout {
     shop,
     program,
     layoutFile: join(dir, 'consortium.json'),
+    adminKeyFile,
   };
   writeFileSync(layout.layoutFile, JSON.stringify({ ...layout, testnet: { dir: testnet.dir, genesisFile: testnet.genesisFile, validators: testnet.validators } }, null, 2) + '\n');
   return layout;

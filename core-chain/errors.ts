@@ -92,6 +92,18 @@ export const ERROR_CODES = {
   DECISION_EXPIRED: { status: 400, phase: 'prove', summary: 'The decision\'s deadline is earlier than the time of the header that certifies it (`details.deadline`, `details.time`).' },
   DECISION_ARGS: { status: 400, phase: 'prove', summary: 'The action-specific arguments of a decision do not decode for its action and target kind, or name something that does not exist or is in the wrong state; `details.field` names it.' },
 
+  // -- prove: evidence out of an EVM chain (relayers/evm) ------------------------------------------------
+  EVM_HEADER_MISMATCH: { status: 400, phase: 'prove', summary: 'The EVM block header in the evidence is not the block claimed: another chain id, a keccak-256 other than `blockHash`, another number, or not an RLP header; `details.field` names it.' },
+  EVM_PROOF_INVALID: { status: 400, phase: 'prove', summary: 'The receipt is not under the header\'s receiptsRoot at key rlp(txIndex): a trie node with the wrong hash, an undecodable node, a path that ends elsewhere, or another value; `details.reason` and `details.node` say where.' },
+  EVM_LOG_MISMATCH: { status: 400, phase: 'prove', summary: 'The proven receipt does not decode, has no log at `logIndex`, or its log differs from the expected one; `details.field` names it (receipt, logIndex, address, topics, data).' },
+  EVM_NOTARY_THRESHOLD: { status: 400, phase: 'prove', summary: 'Fewer than k distinct registered notaries attest the block (chainId, number, hash); unknown, duplicate, wrong-algorithm and non-verifying attestations do not count (`details.have`, `details.need`, `details.ignored`).' },
+
+  // -- prove: evidence out of a Fabric network (relayers/fabric) -----------------------------------------
+  FABRIC_BAD_ENDORSEMENT: { status: 400, phase: 'prove', summary: 'Fabric evidence is malformed or an endorsement signature does not verify over proposal_response_payload ‖ endorser (tampered payload, high-S or foreign signature); `details.index` names the endorsement, `details.field` the malformed part.' },
+  FABRIC_UNKNOWN_CA: { status: 400, phase: 'prove', summary: 'An identity (endorser, or a client at the peer emulator) names an MSP that is not registered, or its certificate was not issued and signed by one of that MSP\'s registered root certificates; `details.mspId`, `details.index`.' },
+  FABRIC_POLICY_UNMET: { status: 400, phase: 'prove', summary: 'The valid endorsements, each distinct signer counted once, do not satisfy the endorsement policy; `details.policy` and `details.endorsers` (mspId.role of each).' },
+  FABRIC_EVENT_MISMATCH: { status: 400, phase: 'prove', summary: 'The endorsed ChaincodeAction is not the one claimed: another channel, transaction id, chaincode, event name or payload, a failed chaincode response, or a proposal hash that does not bind the header; `details.field` names it.' },
+
   // -- validate: schemas and envelopes ---------------------------------------------------------------
   VALIDATE_UNKNOWN_TYPE: { status: 400, phase: 'validate', summary: 'The envelope `type` names no registered payload schema; `details.pointer` is `/type`.' },
   VALIDATE_REQUIRED: { status: 400, phase: 'validate', summary: 'A required field is missing; `details.pointer` is where it should be.' },
@@ -135,6 +147,7 @@ export const ERROR_CODES = {
   CONTRACT_BAD_ARGS: { status: 400, phase: 'validate', summary: 'A contract call\'s arguments do not decode or break the method\'s rules (an amount of zero, say); `details.field` names the argument.' },
   CONTRACT_UNAUTHORIZED: { status: 403, phase: 'validate', summary: 'The transaction\'s sender may not call this method (minting by anyone but the issuer, say).' },
   CONTRACT_INSUFFICIENT_FUNDS: { status: 409, phase: 'validate', summary: 'The sender\'s balance is below the amount it tries to move.' },
+  CONTRACT_WRONG_STATE: { status: 409, phase: 'validate', summary: 'The record is in a state that does not allow the call (a receivable piece that is locked, pooled, split or not yet confirmed); `details.kind`, `details.id` and `details.status` say which.' },
   CONTRACT_STATE_LIMIT: { status: 400, phase: 'validate', summary: 'A contract tried to write a state key or value beyond its size limit, or an amount beyond its fixed width.' },
   CONTRACT_FORBIDDEN: { status: 403, phase: 'validate', summary: 'The sender is not a registered participant, its participant is suspended, its key is revoked, or it holds none of the roles the method requires; `details.sender`, `details.contract`, `details.method`, `details.required` and `details.reason` say which.' },
   CONTRACT_NOT_FOUND: { status: 404, phase: 'validate', summary: 'A call names a record that does not exist (participant, key, outside system, proposal, validator); `details.kind` and `details.id` name it.' },
@@ -170,6 +183,17 @@ export const ERROR_CODES = {
   SWITCH_UNAUTHORIZED: { status: 401, phase: 'validate', summary: 'An operator request lacks a valid operator token (`Authorization: Bearer ...`).' },
   SWITCH_STORE_FAILED: { status: 503, phase: 'storage', summary: 'The switch could not write to its store; nothing was acknowledged.' },
 
+  // -- switch: key custody (switch/custody.ts) -------------------------------------------------------
+  CUSTODY_DISABLED: { status: 404, phase: 'validate', summary: 'This switch holds no custodial keys (its configuration has no `custody` section).' },
+  CUSTODY_UNAUTHORIZED: { status: 401, phase: 'validate', summary: 'The API key is missing, malformed, unknown or revoked (one answer for all four).' },
+  CUSTODY_FORBIDDEN: { status: 403, phase: 'validate', summary: 'The API key belongs to another participant than the envelope\'s `source`; `details.pointer` is `/source`.' },
+  CUSTODY_NOT_FOUND: { status: 404, phase: 'validate', summary: 'The switch holds no custodial key (or API key) by that name; `details.participant` names it.' },
+  CUSTODY_EXISTS: { status: 409, phase: 'validate', summary: 'The switch already holds a custodial key for the participant; rotate it instead.' },
+  CUSTODY_NO_ACTIVE_KEY: { status: 409, phase: 'validate', summary: 'None of the participant\'s custodial keys is active on the core chain (not registered yet, or all revoked), or the last key would be destroyed.' },
+  CUSTODY_ROTATION_FAILED: { status: 502, phase: 'commit', summary: 'A key rotation\'s registry call (addKey or revokeKey) did not commit on the core chain; `details.tx` and `details.code` say which and why. Rotating again finishes the job.' },
+  CUSTODY_SEALED: { status: 500, phase: 'config', summary: 'A custodial key does not decrypt with the switch\'s master key (wrong master key, or the key store was edited); nothing is signed.' },
+  CUSTODY_LOG_BROKEN: { status: 500, phase: 'storage', summary: 'A line of the custodial signature log does not carry the hash of the line before it: a line was removed, edited or inserted; `details.line` names it.' },
+
   // -- switch: routing and delivery -------------------------------------------------------------------
   ROUTE_NOT_FOUND: { status: 404, phase: 'route', summary: 'No routing-table entry matches the address, and there is no default route; `details.address` names it.' },
   ROUTE_INVALID: { status: 400, phase: 'route', summary: 'A route entry or change is malformed (prefix, link, adapter target); `details.pointer` names the field.' },
@@ -185,6 +209,25 @@ export const ERROR_CODES = {
   DLQ_NOT_FOUND: { status: 404, phase: 'deliver', summary: 'No dead-lettered message has this id.' },
   DELIVER_SEQ_WAITING: { status: 409, phase: 'deliver', summary: 'History note: the message waits on an ordered channel until the message with an earlier `seq` (named in the detail) is delivered, dead or expired; a missing one is reported as a gap.' },
   MESSAGE_STUCK: { status: 504, phase: 'deliver', summary: 'Alert in a message\'s history: its status has not changed for longer than the switch\'s stuck-message threshold (held messages excepted); raised once per stall.' },
+
+  // -- adapters: the shop-side database connector (adapters/db) ---------------------------------------
+  WEBHOOK_REFUSED: { status: 400, phase: 'deliver', summary: 'The shop\'s connector refused a webhook: no, a malformed or a mismatched `Loulan-Signature`, a timestamp outside the window, or a body that is not an envelope; `details.reason` is the verifyWebhook reason. The switch dead-letters it.' },
+  INBOX_UNAVAILABLE: { status: 503, phase: 'storage', summary: 'The shop\'s connector could not write the message into its database (connection lost, database down); nothing was written, and the switch retries after `Retry-After`.' },
+
+  // -- evm adapter: deploying, submitting and watching on an EVM chain (adapters/evm) ---------------------
+  EVM_ESTIMATE: { status: 422, phase: 'deliver', summary: 'Gas estimation failed before anything was sent: the call would revert (`details.reason` is the decoded error name or message), or estimate × margin exceeds the configured cap (`details.reason` is `gas-cap`). Nothing is on chain.' },
+  EVM_SEND: { status: 502, phase: 'deliver', summary: 'The node did not accept the signed transaction (connection, fee, nonce); `details.txHash` and `details.nonce` name it. It may be resent as it is.' },
+  EVM_REVERTED: { status: 422, phase: 'deliver', summary: 'The transaction was mined but reverted; `details.txHash`, `details.blockNumber` and, when it can be decoded, `details.reason` (custom error name or message).' },
+  EVM_DROPPED: { status: 502, phase: 'deliver', summary: 'The transaction left the mempool without being mined (`details.reason` dropped, after rebroadcasts) or another transaction took its nonce (replaced); `details.txHash`, `details.nonce`.' },
+  EVM_NOT_FINAL: { status: 409, phase: 'prove', summary: 'A notary was asked to attest a block that is not yet final at its confirmation depth, or is no longer canonical; `details.blockNumber`, `details.reason`.' },
+  EVM_REORG_TOO_DEEP: { status: 500, phase: 'deliver', summary: 'The watcher found that none of the recent blocks its checkpoint remembers is still canonical: a reorganisation deeper than its window; an operator must decide where to resume.' },
+  EVM_CHECKPOINT_INVALID: { status: 500, phase: 'storage', summary: 'A watcher checkpoint does not parse, has an unknown version, or belongs to another chain or contract set; `details.reason` says which.' },
+
+  // -- fabric adapter: endorsing, submitting and watching through a Fabric Gateway (adapters/fabric) -------
+  FABRIC_ENDORSE: { status: 502, phase: 'deliver', summary: 'The peers refused or failed the proposal (evaluate or endorse: chaincode error, bad signature, unknown identity, unreachable peer); nothing was ordered, so it is safe to resend. `details.txId`, `details.grpcCode`, `details.operation`.' },
+  FABRIC_SUBMIT: { status: 502, phase: 'deliver', summary: 'The endorsed transaction was not accepted for ordering; it is probably not on the ledger, but resend only the same signed transaction (`details.txId`).' },
+  FABRIC_COMMIT_STATUS: { status: 504, phase: 'deliver', summary: 'The transaction was submitted but its commit status could not be read (timeout, connection); it may be on the ledger: ask again for `details.txId`, never endorse it anew.' },
+  FABRIC_COMMIT: { status: 409, phase: 'commit', summary: 'The transaction was committed in a block but marked invalid by validation; `details.txId`, `details.blockNumber`, `details.validationCode` (e.g. MVCC_READ_CONFLICT, ENDORSEMENT_POLICY_FAILURE) and `details.code` (its number).' },
 
   // -- rpc: the validator's HTTP / WebSocket API and its client -------------------------------------
   RPC_ROUTE_NOT_FOUND: { status: 404, phase: 'route', summary: 'No RPC route matches the method and path (a path parameter longer than the router allows counts as no match).' },

@@ -38,6 +38,11 @@ export interface SwitchConfig {
    * the file a secret or a list of them (a rotation: every one signs). An endpoint without one gets nothing.
    */
   readonly webhookSecrets: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Key custody (custody.ts): present to let the switch hold keys for shops. The master key that seals
+   * them is a file of 64 hex characters (mode 0600), or the LOULAN_CUSTODY_MASTER_KEY variable, which wins.
+   */
+  readonly custody: { readonly masterKeyFile: string } | undefined;
 }
 
 export interface SwitchKey {
@@ -69,7 +74,7 @@ function int(value: unknown, field: string, min: number, max: number, fallback?:
 /** Checks a parsed configuration object; `base` resolves relative paths. */
 export function parseSwitchConfig(value: unknown, base: string): SwitchConfig {
   const c = obj(value, '');
-  const known = new Set(['name', 'switchId', 'dataDir', 'http', 'core', 'participant', 'keyFile', 'operatorTokenHashes', 'delivery', 'anchor', 'limits', 'maxClockSkewMs', 'verifyWorkers', 'webhookSecrets']);
+  const known = new Set(['name', 'switchId', 'dataDir', 'http', 'core', 'participant', 'keyFile', 'operatorTokenHashes', 'delivery', 'anchor', 'limits', 'maxClockSkewMs', 'verifyWorkers', 'webhookSecrets', 'custody']);
   for (const key of Object.keys(c)) if (!known.has(key)) invalid(`/${key}`, 'is not a known setting');
   const http = obj(c['http'] ?? {}, '/http');
   const core = obj(c['core'], '/core');
@@ -107,6 +112,7 @@ export function parseSwitchConfig(value: unknown, base: string): SwitchConfig {
     maxClockSkewMs: int(c['maxClockSkewMs'], '/maxClockSkewMs', 0, 86_400_000, 300_000),
     verifyWorkers: int(c['verifyWorkers'], '/verifyWorkers', 0, 64, Math.max(0, Math.min(4, availableParallelism() - 2))),
     webhookSecrets: webhookSecrets(c['webhookSecrets']),
+    custody: c['custody'] === undefined ? undefined : Object.freeze({ masterKeyFile: resolve(base, str(obj(c['custody'], '/custody')['masterKeyFile'], '/custody/masterKeyFile')) }),
   });
 }
 

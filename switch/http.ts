@@ -22,6 +22,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema } from 'fastify';
 import { escapePointer, httpErrorToLoulan, LoulanError, toHex, type ErrorCode } from '../core-chain/index.ts';
 import type { SwitchApi } from './api.ts';
+import type { CustodyApi } from './custody-api.ts';
 import type { SwitchMetrics } from './metrics.ts';
 import { buildOpenApi, DEFAULT_ROUTE_SEGMENT, MAX_PAGE, operation, type OperationSpec } from './openapi.ts';
 import { createStreamHub, DEFAULT_STREAM_OPTIONS, type StreamOptions } from './stream.ts';
@@ -38,6 +39,8 @@ export interface SwitchServerOptions {
   /** Where to count requests and stream clients; leave out to count nothing. */
   readonly metrics?: SwitchMetrics;
   readonly stream?: Partial<StreamOptions>;
+  /** Key custody (custody-api.ts); without it the custody routes answer CUSTODY_DISABLED. */
+  readonly custody?: CustodyApi;
 }
 
 const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
@@ -115,13 +118,13 @@ export function buildSwitchServer(api: SwitchApi, options: SwitchServerOptions):
     },
   });
   // Routes go in a plugin registered after the WebSocket one, so that its route hook sees them.
-  void app.register(async (routes) => registerRoutes(routes, api, operators, hub));
+  void app.register(async (routes) => registerRoutes(routes, api, operators, hub, options.custody));
   return app;
 }
 
 type Operators = (request: FastifyRequest) => string | undefined;
 
-function registerRoutes(app: FastifyInstance, api: SwitchApi, operators: Operators, hub: ReturnType<typeof createStreamHub>): void {
+function registerRoutes(app: FastifyInstance, api: SwitchApi, operators: Operators, hub: ReturnType<typeof createStreamHub>, custodyApi: CustodyApi | undefined): void {
   /** Who is calling an operator route, as `op:<8 hex of the token's hash>`; set by the check below. */
   const operatorOf = new WeakMap<FastifyRequest, string>();
   const requireOperator = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -141,12 +144,37 @@ function registerRoutes(app: FastifyInstance, api: SwitchApi, operators: Operato
     };
   };
 
+  const custody = (): CustodyApi => {
+    if (custodyApi === undefined) throw new LoulanError('CUSTODY_DISABLED', 'this switch holds no custodial keys');
+    return custodyApi;
+  };
+  /** The custodial caller of a request that presents an API key (`Bearer lk_...`), or undefined. */
+  const apiKeyCaller = (request: FastifyRequest) => {
+    const header = request.headers.authorization;
+    if (typeof header !== 'string' || !/^Bearer lk_/i.test(header)) return undefined;
+    return custody().authenticate(header.slice(7).trim());
+  };
+  const requireApiKey = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (apiKeyCaller(request) === undefined) {
+      reply.header('www-authenticate', 'Bearer realm="loulan-custody"');
+      throw new LoulanError('CUSTODY_UNAUTHORIZED', 'this route needs an API key (Authorization: Bearer lk_...)');
+    }
+  };
+
   app.post<{ Body: unknown }>('/v1/messages', { ...spec('submitMessages'), config: { malformed: 'INTAKE_MALFORMED' } }, async (request, reply) => {
-    const body = request.body;
+    let body = request.body;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new LoulanError('INTAKE_MALFORMED', 'the body must be a JSON envelope or a batch {"messages": [...]}', { details: { pointer: '', in: 'body' } });
     }
-    if (Object.hasOwn(body, 'messages')) return reply.code(200).send({ results: await api.submitBatch(body) });
+    // With an API key, the switch signs unsigned envelopes with the caller's custodial key first.
+    const caller = apiKeyCaller(request);
+    if (caller !== undefined) {
+      const signIfUnsigned = (envelope: unknown) =>
+        envelope !== null && typeof envelope === 'object' && !Object.hasOwn(envelope, 'sig') ? custody().sign(caller, envelope) : Promise.resolve(envelope);
+      const messages = (body as { messages?: unknown }).messages;
+      body = Object.hasOwn(body, 'messages') && Array.isArray(messages) ? { ...body, messages: await Promise.all(messages.map(signIfUnsigned)) } : await signIfUnsigned(body);
+    }
+    if (Object.hasOwn(body as object, 'messages')) return reply.code(200).send({ results: await api.submitBatch(body) });
     const result = await api.submit(body);
     return reply.code(result.duplicate ? 200 : 202).send(result);
   });
@@ -219,6 +247,29 @@ function registerRoutes(app: FastifyInstance, api: SwitchApi, operators: Operato
 
   app.post<{ Params: { id: string }; Querystring: { source?: string }; Body: { approve: boolean } }>('/v1/approvals/:id', spec('decideApproval'), async (request) =>
     api.decide(request.params.id, request.query.source, request.body.approve, operatorOf.get(request) as string),
+  );
+
+  app.get('/v1/custody/participants', spec('listCustody'), async () => ({ participants: custody().list() }));
+
+  app.post<{ Body: { participant: string; alg?: 'Ed25519' | 'ES256' } }>('/v1/custody/participants', spec('createCustody'), async (request, reply) =>
+    reply.code(201).send(await custody().create(request.body.participant, request.body.alg)),
+  );
+
+  app.post<{ Params: { participant: string } }>('/v1/custody/participants/:participant/rotate-key', spec('rotateCustodyKey'), async (request) =>
+    custody().rotateKey(request.params.participant),
+  );
+
+  app.post<{ Params: { participant: string } }>('/v1/custody/participants/:participant/api-keys', spec('createApiKey'), async (request, reply) =>
+    reply.code(201).send(await custody().createApiKey(request.params.participant)),
+  );
+
+  app.delete<{ Params: { participant: string; keyId: string } }>('/v1/custody/participants/:participant/api-keys/:keyId', spec('revokeApiKey'), async (request) => {
+    await custody().revokeApiKey(request.params.participant, request.params.keyId);
+    return { participant: request.params.participant, revoked: request.params.keyId };
+  });
+
+  app.post<{ Body: unknown }>('/v1/custody/sign', { ...spec('custodySign'), onRequest: requireApiKey, config: { malformed: 'INTAKE_MALFORMED' } }, async (request) =>
+    custody().sign(apiKeyCaller(request)!, request.body),
   );
 
   app.get('/v1/health', spec('health'), async (_request, reply) => {

@@ -25,11 +25,13 @@ export interface OperationSpec {
   readonly method: HttpMethod;
   /** Path in fastify's syntax (`/v1/messages/:id`). */
   readonly url: string;
-  readonly tag: 'messages' | 'routes' | 'operations';
+  readonly tag: 'messages' | 'routes' | 'operations' | 'custody';
   readonly summary: string;
   readonly description?: string;
   /** Needs `Authorization: Bearer <operator token>`. */
   readonly operator?: boolean;
+  /** Needs `Authorization: Bearer <API key>` of a custodial participant (`lk_...`). */
+  readonly apiKey?: boolean;
   /** A WebSocket endpoint: a plain GET is answered 426. */
   readonly websocket?: boolean;
   readonly params?: Readonly<Record<string, Schema>>;
@@ -72,6 +74,17 @@ export const MAX_PAGE = 1000;
 const VALIDATE_QUERY: readonly ErrorCode[] = ['VALIDATE_REQUIRED', 'VALIDATE_UNKNOWN_FIELD', 'VALIDATE_FORMAT', 'VALIDATE_RANGE'];
 const OPERATOR: readonly ErrorCode[] = ['SWITCH_UNAUTHORIZED'];
 const GOVERNED: readonly ErrorCode[] = ['ROUTE_INVALID', 'RPC_UNAVAILABLE', 'RPC_BAD_RESPONSE', 'CONTRACT_FORBIDDEN', 'CONTRACT_CONFLICT'];
+const CUSTODY: readonly ErrorCode[] = ['CUSTODY_DISABLED'];
+const PARTICIPANT: Schema = { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$', description: 'A participant id on the core chain.' };
+const CUSTODY_CREATE: Schema = {
+  type: 'object',
+  required: ['participant'],
+  additionalProperties: false,
+  properties: {
+    participant: { ...PARTICIPANT, description: 'The participant id it will have on the core chain.' },
+    alg: { enum: ['Ed25519', 'ES256'], description: 'Default Ed25519.' },
+  },
+};
 const BODY: readonly ErrorCode[] = ['RPC_MALFORMED_REQUEST', 'RPC_UNSUPPORTED_MEDIA_TYPE', 'VALIDATE_TOO_LARGE', 'VALIDATE_TYPE', 'VALIDATE_RANGE'];
 
 /** Every route the server registers, in the order the document lists them. */
@@ -297,6 +310,77 @@ export const OPERATIONS: readonly OperationSpec[] = [
     errors: [...OPERATOR, ...VALIDATE_QUERY, ...BODY, 'APPROVAL_NOT_PENDING', 'MESSAGE_NOT_FOUND'],
   },
   {
+    id: 'listCustody',
+    method: 'GET',
+    url: '/v1/custody/participants',
+    tag: 'custody',
+    operator: true,
+    summary: 'Participants whose keys this switch holds: public keys and API key ids, never a secret',
+    ok: { 200: { description: 'Every custodial participant.', schema: { type: 'object', required: ['participants'], properties: { participants: { type: 'array', items: { $ref: '#/components/schemas/CustodyView' } } } } } },
+    errors: [...OPERATOR, ...CUSTODY],
+  },
+  {
+    id: 'createCustody',
+    method: 'POST',
+    url: '/v1/custody/participants',
+    tag: 'custody',
+    operator: true,
+    summary: 'Generate a custodial key and a first API key for a participant',
+    description:
+      'The private key is generated here and never leaves the switch; the answer carries its public key, to be registered on the core chain ' +
+      '(`loulan participant add --custodial` does both), and the API key, shown this once.',
+    body: { required: true, validate: CUSTODY_CREATE, document: CUSTODY_CREATE },
+    ok: { 201: { description: 'Created.', schema: 'CustodyCreated' } },
+    errors: [...OPERATOR, ...CUSTODY, ...BODY, 'VALIDATE_REQUIRED', 'VALIDATE_UNKNOWN_FIELD', 'VALIDATE_FORMAT', 'VALIDATE_ENUM', 'CUSTODY_EXISTS'],
+  },
+  {
+    id: 'rotateCustodyKey',
+    method: 'POST',
+    url: '/v1/custody/participants/:participant/rotate-key',
+    tag: 'custody',
+    operator: true,
+    summary: 'Rotate a custodial key on the core chain (addKey signed by the old key, revokeKey signed by the new one)',
+    params: { participant: PARTICIPANT },
+    ok: { 200: { description: 'The new key is active and the old ones are revoked and destroyed.', schema: 'KeyRotation' } },
+    errors: [...OPERATOR, ...CUSTODY, 'CUSTODY_NOT_FOUND', 'CUSTODY_NO_ACTIVE_KEY', 'CUSTODY_ROTATION_FAILED', 'RPC_UNAVAILABLE'],
+  },
+  {
+    id: 'createApiKey',
+    method: 'POST',
+    url: '/v1/custody/participants/:participant/api-keys',
+    tag: 'custody',
+    operator: true,
+    summary: 'Issue another API key (rotation: issue, switch the shop over, revoke the old one)',
+    params: { participant: PARTICIPANT },
+    ok: { 201: { description: 'The key, shown this once.', schema: 'NewApiKey' } },
+    errors: [...OPERATOR, ...CUSTODY, 'CUSTODY_NOT_FOUND'],
+  },
+  {
+    id: 'revokeApiKey',
+    method: 'DELETE',
+    url: '/v1/custody/participants/:participant/api-keys/:keyId',
+    tag: 'custody',
+    operator: true,
+    summary: 'Revoke an API key at once',
+    params: { participant: PARTICIPANT, keyId: { type: 'string', pattern: '^[0-9a-f]{16}$', description: 'The id part of the key (`lk_<id>_...`).' } },
+    ok: { 200: { description: 'Revoked.', schema: { type: 'object', required: ['participant', 'revoked'], properties: { participant: { type: 'string' }, revoked: { type: 'string' } } } } },
+    errors: [...OPERATOR, ...CUSTODY, 'CUSTODY_NOT_FOUND'],
+  },
+  {
+    id: 'custodySign',
+    method: 'POST',
+    url: '/v1/custody/sign',
+    tag: 'custody',
+    apiKey: true,
+    summary: "Sign an envelope with the caller's custodial key (the signature is logged first)",
+    description:
+      'The body is an unsigned envelope whose `source` is the API key\'s participant. The answer is the signed envelope, ready for ' +
+      '`POST /v1/messages`. Sending an unsigned envelope to `/v1/messages` with the API key does both in one call.',
+    body: { required: true, document: { $ref: '#/components/schemas/envelope' } },
+    ok: { 200: { description: 'The signed envelope.', schema: 'envelope' } },
+    errors: [...CUSTODY, ...BODY, 'CUSTODY_UNAUTHORIZED', 'CUSTODY_FORBIDDEN', 'CUSTODY_NO_ACTIVE_KEY', 'INTAKE_MALFORMED', 'VALIDATE_REQUIRED', 'VALIDATE_UNKNOWN_FIELD', 'VALIDATE_FORMAT'],
+  },
+  {
     id: 'health',
     method: 'GET',
     url: '/v1/health',
@@ -478,6 +562,15 @@ function responseSchemas(docs: readonly SchemaDocument[]): Record<string, Schema
       primary: nullable(ref('LinkHealth')),
       alternates: { type: 'array', items: ref('LinkHealth') },
     }),
+    CustodyView: object(['participant', 'alg', 'keys', 'apiKeys'], {
+      participant: str,
+      alg: str,
+      keys: { type: 'array', items: object(['kid', 'publicKey', 'createdAt'], { kid: str, publicKey: str, createdAt: ms }) },
+      apiKeys: { type: 'array', items: object(['id', 'createdAt'], { id: str, createdAt: ms, revokedAt: ms }) },
+    }),
+    NewApiKey: object(['id', 'token'], { id: str, token: { type: 'string', description: 'Shown once; the switch keeps only its SHA-256.' } }),
+    CustodyCreated: object(['participant', 'alg', 'kid', 'publicKey', 'apiKey'], { participant: str, alg: str, kid: str, publicKey: str, apiKey: ref('NewApiKey') }),
+    KeyRotation: object(['participant', 'kid', 'publicKey', 'revoked'], { participant: str, kid: str, publicKey: str, revoked: { type: 'array', items: str } }),
     ChangeSubmitted: object(['changeId', 'applied', 'txHash', 'height'], { changeId: str, applied: { type: 'boolean' }, txHash: str, height: decimal }),
     SwitchHealth: object(['status', 'switchId', 'core', 'store', 'routes', 'links', 'gaps', 'stuck', 'dlq'], {
       status: { enum: ['up', 'degraded', 'down'] },
@@ -558,9 +651,14 @@ export function buildOpenApi(docs: readonly SchemaDocument[] = listSchemas()): O
       { name: 'messages', description: 'Intake, status and proofs of messages.' },
       { name: 'routes', description: 'The routing table (changes are governed transactions on the core chain).' },
       { name: 'operations', description: 'Dead letters, approvals, health, metrics.' },
+      { name: 'custody', description: 'Keys the switch holds for shops, and signing with them.' },
     ],
     paths,
-    components: { schemas, securitySchemes: { operator: { type: 'http', scheme: 'bearer', description: 'An operator token from the switch configuration.' } } },
+    components: { schemas, securitySchemes: {
+        operator: { type: 'http', scheme: 'bearer', description: 'An operator token from the switch configuration.' },
+        apiKey: { type: 'http', scheme: 'bearer', description: 'A custodial participant\'s API key (`lk_<id>_<secret>`).' },
+      },
+    },
   };
 }
 
@@ -590,7 +688,7 @@ function operationObject(op: OperationSpec): Schema {
     ...(op.body === undefined
       ? {}
       : { requestBody: { required: op.body.required, content: { 'application/json': { schema: op.body.document } } } }),
-    ...(op.operator === true ? { security: [{ operator: [] }] } : {}),
+    ...(op.operator === true ? { security: [{ operator: [] }] } : op.apiKey === true ? { security: [{ apiKey: [] }] } : {}),
     responses,
   };
 }

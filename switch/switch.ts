@@ -32,6 +32,8 @@ import { ChainView, type RouteUpdate } from './chain.ts';
 import { loadSwitchKey, type SwitchConfig } from './config.ts';
 import { createDeliveryEngine, resolvedRoute, type DeliveryEngine, type ResolvedRoute, type RouteTarget } from './delivery/index.ts';
 import { buildSwitchServer } from './http.ts';
+import { Custody, custodyPaths, readMasterKey } from './custody.ts';
+import { createCustodyApi, type CustodyApi } from './custody-api.ts';
 import { Intake } from './intake.ts';
 import { createVerifyPool } from './verify-pool.ts';
 import { ValueLimits } from './limits.ts';
@@ -166,8 +168,23 @@ export async function startSwitch(config: SwitchConfig, options: StartSwitchOpti
     await anchor.start();
     closers.unshift(() => anchor.stop());
 
+    let custody: CustodyApi | undefined;
+    if (config.custody !== undefined) {
+      const fromEnv = process.env['LOULAN_CUSTODY_MASTER_KEY'];
+      const masterKey = fromEnv !== undefined && /^[0-9a-f]{64}$/.test(fromEnv) ? fromHex(fromEnv, 32) : readMasterKey(config.custody.masterKeyFile);
+      const keys = await Custody.open({ ...custodyPaths(config.dataDir), masterKey, isActive: (participant, kid) => chain.participant(participant)?.keys.has(kid) ?? false, now });
+      closers.unshift(() => keys.close());
+      custody = createCustodyApi({ custody: keys, chain, client, chainId: fromHex(status.chainId) });
+    }
+
     const api = new Api({ config, store, chain, engine, intake, anchor, routing, submitter, client, metrics });
-    const server = buildSwitchServer(api, { operatorTokens: options.operatorTokens ?? [], operatorTokenHashes: config.operatorTokenHashes, bodyLimitBytes: config.http.bodyLimitBytes, metrics });
+    const server = buildSwitchServer(api, {
+      operatorTokens: options.operatorTokens ?? [],
+      operatorTokenHashes: config.operatorTokenHashes,
+      bodyLimitBytes: config.http.bodyLimitBytes,
+      metrics,
+      ...(custody === undefined ? {} : { custody }),
+    });
     await server.listen({ host: config.http.host, port: config.http.port });
     closers.unshift(() => server.close());
     const address = server.server.address();
