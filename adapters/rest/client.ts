@@ -59,8 +59,13 @@ export interface ShopClientOptions {
   readonly switchUrl: string;
   /** The shop's participant address, e.g. `cn.loulan.shop.acme`. */
   readonly participant: string;
-  /** Signs as the shop; its kid must be `keyIdOf(participant, key)`. */
-  readonly signer: Signer;
+  /** Signs as the shop; its kid must be `keyIdOf(participant, key)`. Give this or `apiKey`. */
+  readonly signer?: Signer;
+  /**
+   * The shop's API key (`lk_...`) when the switch holds its key (custody): the switch signs each
+   * message and keeps a log of every signature. Give this or `signer`.
+   */
+  readonly apiKey?: string;
   readonly fetch?: typeof fetch;
   /** Further attempts after the first on a network error, 429 or 5xx. Default 5. */
   readonly retries?: number;
@@ -149,11 +154,18 @@ const PROBLEM_MEMBERS = new Set(['type', 'title', 'status', 'code', 'detail', 'i
 export function createShopClient(options: ShopClientOptions): ShopClient {
   const base = baseUrl(options.switchUrl);
   const participant = options.participant;
-  const signer = options.signer;
+  const { signer, apiKey } = options;
   if (typeof participant !== 'string' || participant === '') throw new LoulanError('CONFIG_INVALID', 'participant must be the shop\'s address', { details: { field: 'participant' } });
-  if (!signer.kid.startsWith(`${participant}#`)) {
+  if ((signer === undefined) === (apiKey === undefined)) {
+    throw new LoulanError('CONFIG_INVALID', 'give exactly one of signer (the shop holds its key) and apiKey (the switch holds it)', { details: { field: 'signer' } });
+  }
+  if (signer !== undefined && !signer.kid.startsWith(`${participant}#`)) {
     throw new LoulanError('CONFIG_INVALID', `signer kid ${signer.kid} is not a key of ${participant} (keyIdOf(participant, key))`, { details: { field: 'signer', kid: signer.kid } });
   }
+  if (apiKey !== undefined && !/^lk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/.test(apiKey)) {
+    throw new LoulanError('CONFIG_INVALID', 'apiKey must be an API key as the switch issued it (lk_<id>_<secret>)', { details: { field: 'apiKey' } });
+  }
+  const authorization: Record<string, string> = apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` };
   const doFetch = options.fetch ?? globalThis.fetch;
   const retries = nonNegative('retries', options.retries, DEFAULT_RETRIES);
   const initialBackoffMs = nonNegative('initialBackoffMs', options.initialBackoffMs, 200);
@@ -173,7 +185,7 @@ export function createShopClient(options: ShopClientOptions): ShopClient {
       try {
         const response = await doFetch(url, {
           method,
-          headers: { accept: 'application/json, application/problem+json', ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+          headers: { accept: 'application/json, application/problem+json', ...authorization, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
           ...(payload === undefined ? {} : { body: payload }),
           signal: AbortSignal.timeout(timeoutMs),
         });
@@ -212,7 +224,9 @@ export function createShopClient(options: ShopClientOptions): ShopClient {
       expiresAt,
       data: message.data,
     };
-    return (await signEnvelope(unsigned, signer)) as unknown as Envelope;
+    if (signer !== undefined) return (await signEnvelope(unsigned, signer)) as unknown as Envelope;
+    // Custody: the switch signs (deterministically, so a retried request gets the same signature).
+    return call<Envelope>('POST', '/v1/custody/sign', unsigned);
   };
 
   const submit = async (envelope: Envelope): Promise<SendResult> => ({ ...(await call<IntakeResult>('POST', '/v1/messages', envelope)), envelope });

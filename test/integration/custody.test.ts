@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSigner, fromHex, signEnvelope } from '../../core-chain/index.ts';
 import { main } from '../../cli/main.ts';
+import { createShopClient } from '../../adapters/rest/index.ts';
 import { verifyCustodyLog } from '../../switch/custody.ts';
 import { startConsortium, type TestConsortium } from '../support/consortium.ts';
 import { until } from '../support/ports.ts';
@@ -140,6 +141,18 @@ describe('onboarding and custody', () => {
     expect(revoked.code).toBe(0);
     expect((await post(unsigned(SHOP, 'c-3'), apiKey.token)).body['code']).toBe('CUSTODY_UNAUTHORIZED');
     expect((await post(unsigned(SHOP, 'c-4'), second.token)).status).toBe(202);
+
+    // The shop client library in custodial mode: the switch signs, the client sends those exact bytes.
+    const client = createShopClient({ switchUrl: net.switchUrl, participant: SHOP, apiKey: second.token });
+    seq += 1;
+    const sent = await client.send({ id: 'c-5', type: 'points.exchange.request', to: 'cn.loulan.partner.demo.points', seq, data: unsigned(SHOP, 'c-5').data });
+    expect(sent).toMatchObject({ id: 'c-5', duplicate: false });
+    expect(sent.envelope.sig?.kid.startsWith(`${SHOP}#`)).toBe(true);
+    expect((await client.status('c-5')).digest).toBe(sent.digest);
+    const refused = createShopClient({ switchUrl: net.switchUrl, participant: SHOP, apiKey: apiKey.token, retries: 0 });
+    await expect(refused.send({ type: 'points.exchange.request', to: 'cn.loulan.partner.demo.points', seq: seq + 1, data: unsigned(SHOP, 'c-6').data })).rejects.toMatchObject({
+      code: 'CUSTODY_UNAUTHORIZED',
+    });
   });
 
   it('registers a shop that holds its own key, and what it signs is accepted', async () => {
