@@ -50,21 +50,21 @@ function envelope(id: string, points = '10', source = 'cn.loulan.shop.acme'): In
 describe('migrate', () => {
   it('creates the tables once; a second run, and concurrent runs, change nothing', async () => {
     const names = dbNames();
-    expect(await withClient((c) => migrate(c, names))).toEqual({ applied: 2, version: SCHEMA_VERSION });
+    expect(await withClient((c) => migrate(c, names))).toEqual({ applied: 3, version: SCHEMA_VERSION });
     expect(await withClient((c) => migrate(c, names))).toEqual({ applied: 0, version: SCHEMA_VERSION });
     const results = await Promise.all([1, 2, 3].map(() => withClient((c) => migrate(c, names))));
     expect(results.map((r) => r.applied)).toEqual([0, 0, 0]);
     const { rows } = await pool.query('SELECT subject, version FROM loulan_migrations ORDER BY subject');
     expect(rows).toEqual([
       { subject: 'inbox loulan_inbox', version: 1 },
-      { subject: 'outbox loulan_outbox', version: 1 },
+      { subject: 'outbox loulan_outbox', version: 2 },
     ]);
   });
 
   it('concurrent first runs on an empty schema all succeed, one applies', async () => {
     const names = dbNames({ outboxTable: 'race.outbox', inboxTable: 'race.inbox' });
     const results = await Promise.all([1, 2, 3, 4].map(() => withClient((c) => migrate(c, names))));
-    expect(results.map((r) => r.applied).sort()).toEqual([0, 0, 0, 2]);
+    expect(results.map((r) => r.applied).sort()).toEqual([0, 0, 0, 3]);
   });
 
   it('uses custom schema, table and column names, and the outbox notifies its channel', async () => {
@@ -82,7 +82,7 @@ describe('migrate', () => {
       'incoming.sender', 'incoming.mid', 'incoming.body', 'incoming.at', 'incoming.done',
       'incoming_marker.source', 'incoming_marker.message_id', 'incoming_marker.digest', 'incoming_marker.written_at',
       'loulan_migrations.subject', 'loulan_migrations.version', 'loulan_migrations.applied_at',
-      'order.seq', 'order.body', 'order.at', 'order.taken',
+      'order.seq', 'order.body', 'order.at', 'order.taken', 'order.error_code', 'order.error_detail',
     ]);
     const listener = new pg.Client({ connectionString: server.url });
     await listener.connect();

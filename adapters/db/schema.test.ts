@@ -84,6 +84,22 @@ describe('dbNames', () => {
 
 describe('adapters/db public surface', () => {
   it('exports what was reviewed (update deliberately)', () => {
-    expect(Object.keys(db).sort()).toEqual(['SCHEMA_VERSION', 'dbNames', 'envelopeDigest', 'migrate', 'quoteIdent', 'schemaSql', 'writeInbox']);
+    expect(Object.keys(db).sort()).toEqual([
+      'SCHEMA_VERSION',
+      'dbNames',
+      'envelopeDigest',
+      'isFinalRefusal',
+      'loadConnectorConfig',
+      'loadShopSigner',
+      'migrate',
+      'migrateConnector',
+      'parseConnectorConfig',
+      'quoteIdent',
+      'schemaSql',
+      'sendOutboxPass',
+      'serveConnector',
+      'startConnector',
+      'writeInbox',
+    ]);
   });
 });

@@ -28,6 +28,9 @@ export interface OutboxColumns {
   readonly envelope: string;
   readonly createdAt: string;
   readonly sentAt: string;
+  /** Set with `errorDetail` when the switch refused the row for good (version 2); the row is not sent again. */
+  readonly errorCode: string;
+  readonly errorDetail: string;
 }
 
 export interface InboxColumns {
@@ -147,7 +150,11 @@ export function dbNames(options: DbNamesOptions = {}): DbNames {
     inbox,
     marker,
     migrations,
-    outboxColumns: columns('outboxColumns', { id: 'id', envelope: 'envelope', createdAt: 'created_at', sentAt: 'sent_at' }, options.outboxColumns),
+    outboxColumns: columns(
+      'outboxColumns',
+      { id: 'id', envelope: 'envelope', createdAt: 'created_at', sentAt: 'sent_at', errorCode: 'error_code', errorDetail: 'error_detail' },
+      options.outboxColumns,
+    ),
     inboxColumns: columns(
       'inboxColumns',
       { source: 'source', messageId: 'message_id', envelope: 'envelope', receivedAt: 'received_at', processedAt: 'processed_at' },
@@ -196,6 +203,12 @@ $loulan$`,
         `DROP TRIGGER IF EXISTS ${quoteIdent(derived(t.table, '_notify'))} ON ${t.sql}`,
         `CREATE TRIGGER ${quoteIdent(derived(t.table, '_notify'))} AFTER INSERT ON ${t.sql} FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
       ],
+      // 2: a refusal by the switch is recorded on the row, which then leaves the pending set for good.
+      [
+        `ALTER TABLE ${t.sql} ADD COLUMN IF NOT EXISTS ${c.errorCode} text, ADD COLUMN IF NOT EXISTS ${c.errorDetail} text`,
+        `DROP INDEX IF EXISTS ${qualified(t, derived(t.table, '_unsent'))}`,
+        `CREATE INDEX IF NOT EXISTS ${quoteIdent(derived(t.table, '_pending'))} ON ${t.sql} (${c.id}) WHERE ${c.sentAt} IS NULL AND ${c.errorCode} IS NULL`,
+      ],
     ],
   };
 }
@@ -228,8 +241,8 @@ function inboxSteps(n: DbNames): Subject {
   };
 }
 
-/** The newest version of each table set; `migrate` brings both to it. */
-export const SCHEMA_VERSION = 1;
+/** The newest version of the table set (the outbox's; the inbox is at 1); `migrate` brings every table to its newest. */
+export const SCHEMA_VERSION = 2;
 
 /** The schemas the tables live in and the migrations record: created before any versioned step. */
 function setupSql(names: DbNames): string[] {
