@@ -50,6 +50,20 @@ export interface ConsortiumLayout {
   readonly layoutFile: string;
   /** `{alg, privateKey}` of the consortium admin (testnet account 0): `loulan participant add --admin-key`. */
   readonly adminKeyFile: string;
+  /** The demo shop with its PostgreSQL and database connector (`demoShop: true`; `loulan up` asks for it). */
+  readonly demoShop?: DemoShopLayout;
+}
+
+export interface DemoShopLayout {
+  /** The shop's web app. */
+  readonly port: number;
+  /** The PostgreSQL cluster's parent folder and port. */
+  readonly dbDir: string;
+  readonly dbPort: number;
+  readonly dbPassword: string;
+  /** The database connector's configuration (its webhook endpoint is the shop's route). */
+  readonly connectorConfigFile: string;
+  readonly connectorUrl: string;
 }
 
 export interface ConsortiumOptions {
@@ -65,6 +79,8 @@ export interface ConsortiumOptions {
   /** Extra genesis routes, after the default ones. */
   readonly routes?: ReadonlyArray<{ readonly prefix: string; readonly link: Readonly<Record<string, unknown>> }>;
   readonly accounts?: number;
+  /** Lay out the demo shop: ports basePort + 91 (shop), + 92 (connector), + 93 (PostgreSQL), and the shop's inbound route. */
+  readonly demoShop?: boolean;
 }
 
 export const DEFAULT_RETRY = Object.freeze({ maxAttempts: 8, initialBackoffMs: 200, maxBackoffMs: 5_000 });
@@ -89,6 +105,8 @@ export function initConsortium(options: ConsortiumOptions): ConsortiumLayout {
   const sink = { port: sinkPort, url: `http://127.0.0.1:${sinkPort}/deliver`, file: join(dir, 'sink', 'effects.log') };
   mkdirSync(join(dir, 'sink'), { recursive: true });
 
+  const demoShop = options.demoShop === true ? demoShopLayout(dir, basePort) : undefined;
+  const webhookSecret = toHex(randomBytes(24));
   const toInput = (p: ConsortiumParticipant) => ({
     id: p.id,
     organisation: p.id,
@@ -110,6 +128,7 @@ export function initConsortium(options: ConsortiumOptions): ConsortiumLayout {
       entries: [
         { prefix: 'cn.loulan.partner', link: { adapter: { kind: 'loopback', endpoint: sink.url }, ordered: false, retry: DEFAULT_RETRY } },
         { prefix: 'cn.loulan.core', link: { adapter: { kind: 'core', endpoint: testnet0Rpc(basePort) }, ordered: false, retry: DEFAULT_RETRY } },
+        ...(demoShop === undefined ? [] : [{ prefix: shop.id, link: { adapter: { kind: 'rest', endpoint: demoShop.connectorUrl }, ordered: false, retry: DEFAULT_RETRY } }]),
         ...(options.routes ?? []),
       ],
     },
@@ -136,6 +155,7 @@ export function initConsortium(options: ConsortiumOptions): ConsortiumLayout {
     keyFile: 'switch-key.json',
     operatorTokenHashes: [createHash('sha256').update(operatorToken).digest('hex')],
     custody: { masterKeyFile: 'custody-master-key' },
+    ...(demoShop === undefined ? {} : { webhookSecrets: { [demoShop.connectorUrl]: webhookSecret } }),
     ...options.switch,
   };
   const switchConfigFile = join(dir, 'switch', 'config.json');
@@ -153,7 +173,21 @@ export function initConsortium(options: ConsortiumOptions): ConsortiumLayout {
     program,
     layoutFile: join(dir, 'consortium.json'),
     adminKeyFile,
+    ...(demoShop === undefined ? {} : { demoShop }),
   };
+  if (demoShop !== undefined) {
+    const connector = {
+      databaseUrl: `postgres://postgres:${demoShop.dbPassword}@127.0.0.1:${demoShop.dbPort}/postgres`,
+      switchUrl: layout.switchUrl,
+      participant: shop.id,
+      keyFile: shop.keyFile,
+      http: { host: '127.0.0.1', port: demoShop.port + 1, path: '/loulan' },
+      webhookSecrets: [webhookSecret],
+      pollMs: 500,
+    };
+    mkdirSync(join(dir, 'shop'), { recursive: true });
+    writeFileSync(demoShop.connectorConfigFile, JSON.stringify(connector, null, 2) + '\n', { mode: 0o600 });
+  }
   writeFileSync(layout.layoutFile, JSON.stringify({ ...layout, testnet: { dir: testnet.dir, genesisFile: testnet.genesisFile, validators: testnet.validators } }, null, 2) + '\n');
   return layout;
 }
@@ -163,6 +197,17 @@ export function readConsortium(dir: string): ConsortiumLayout | undefined {
   const file = join(dir, 'consortium.json');
   if (!existsSync(file)) return undefined;
   return JSON.parse(readFileSync(file, 'utf8')) as ConsortiumLayout;
+}
+
+function demoShopLayout(dir: string, basePort: number): DemoShopLayout {
+  return {
+    port: basePort + 91,
+    dbDir: join(dir, 'shop', 'postgres'),
+    dbPort: basePort + 93,
+    dbPassword: toHex(randomBytes(16)),
+    connectorConfigFile: join(dir, 'shop', 'connector.json'),
+    connectorUrl: `http://127.0.0.1:${basePort + 92}/loulan`,
+  };
 }
 
 function testnet0Rpc(basePort: number): string {

@@ -97,6 +97,7 @@ export interface IntakeOptions {
 export const SENDER_ROLES: Readonly<Record<string, readonly Role[]>> = Object.freeze({
   'points.exchange.quote.request': ['program', 'shop'],
   'points.exchange.request': ['program', 'shop'],
+  'points.accrual': ['shop'],
   'points.exchange.result': ['program'],
   'asset.transfer.request': ['shop', 'program', 'financier'],
   'receivable.lock.request': ['financier'],

@@ -94,6 +94,7 @@ export type TableName = string;
  */
 export interface PayloadByType {
   'asset.transfer.request': AssetTransferRequest;
+  'points.accrual': PointsAccrual;
   'points.exchange.quote.request': PointsExchangeQuoteRequest;
   'points.exchange.request': PointsExchangeRequest;
   'points.exchange.result': PointsExchangeResult;
@@ -252,6 +253,40 @@ export interface SystemAccount {
    * The account in the system's own form: an EVM address, a Fabric identity, a member id.
    */
   account: string;
+}
+/**
+ * A shop tells a loyalty program that a member earned points on a purchase. The program credits `points` to `account` once per (`source`, `orderId`); a resend of the same order is a no-op, not a second credit.
+ */
+export interface PointsAccrual {
+  /**
+   * The shop's order (the idempotency key of the credit).
+   */
+  orderId: Identifier;
+  /**
+   * The member account to credit.
+   */
+  account: PointsAccount;
+  /**
+   * What the member paid, in minor units of `currency`.
+   */
+  purchase: {
+    /**
+     * The amount paid, in minor units.
+     */
+    amount: PositiveAmount;
+    /**
+     * The currency paid in.
+     */
+    currency: Currency;
+  };
+  /**
+   * Points earned, by the shop's published earning rule.
+   */
+  points: PositiveAmount;
+  /**
+   * When the purchase was made.
+   */
+  purchasedAt: Timestamp;
 }
 /**
  * Asks the core chain for a quote: how many target points a member receives for debiting the given source points under a pair agreement. Answered by a `points.exchange.result` with status QUOTED.
@@ -873,6 +908,7 @@ export interface LoopbackAdapter {
 /** Every payload `type`, sorted; one per file in schemas/payloads/. */
 export const PAYLOAD_TYPES = [
   'asset.transfer.request',
+  'points.accrual',
   'points.exchange.quote.request',
   'points.exchange.request',
   'points.exchange.result',

