@@ -6,13 +6,16 @@
 import { readFileSync } from 'node:fs';
 import { LoulanError, isLoulanError } from '../core-chain/errors.ts';
 import { approvalsCommand } from './approvals-command.ts';
+import { connectorCommand } from './connector-command.ts';
 import { messagesCommand } from './messages-command.ts';
 import { nodeCommand } from './node-command.ts';
+import { participantCommand } from './participant-command.ts';
 import { routesCommand } from './routes-command.ts';
 import { switchCommand } from './switch-command.ts';
 import { upCommand } from './up-command.ts';
 import { testnetCommand } from './testnet-command.ts';
 import { validatorCommand } from './validator-command.ts';
+import { evmCommand } from './evm-command.ts';
 
 export interface Command {
   readonly name: string;
@@ -53,7 +56,7 @@ const startCommand: Command = {
   run: (args, io) => upCommand.run(args, io),
 };
 
-const commands: Command[] = [versionCommand, startCommand, upCommand, nodeCommand, switchCommand, testnetCommand, validatorCommand, routesCommand, messagesCommand, approvalsCommand];
+const commands: Command[] = [versionCommand, startCommand, upCommand, nodeCommand, switchCommand, testnetCommand, validatorCommand, routesCommand, messagesCommand, approvalsCommand, connectorCommand, participantCommand, evmCommand];
 
 function help(io: Io): void {
   io.out('usage: loulan <command> [options]');
