@@ -100,7 +100,7 @@ export const ERROR_CODES = {
 
   // -- prove: evidence out of a Fabric network (relayers/fabric) -----------------------------------------
   FABRIC_BAD_ENDORSEMENT: { status: 400, phase: 'prove', summary: 'Fabric evidence is malformed or an endorsement signature does not verify over proposal_response_payload ‖ endorser (tampered payload, high-S or foreign signature); `details.index` names the endorsement, `details.field` the malformed part.' },
-  FABRIC_UNKNOWN_CA: { status: 400, phase: 'prove', summary: 'An identity (endorser, or a client at the peer emulator) names an MSP that is not registered, or its certificate was not issued and signed by one of that MSP\'s registered root certificates; `details.mspId`, `details.index`.' },
+  FABRIC_UNKNOWN_CA: { status: 400, phase: 'prove', summary: 'An endorser names an MSP that is not registered (`details.reason` unknown-msp), or its certificate was not issued and signed by one of that MSP\'s registered root certificates (not-issued-by-root); `details.mspId`, `details.index`.' },
   FABRIC_POLICY_UNMET: { status: 400, phase: 'prove', summary: 'The valid endorsements, each distinct signer counted once, do not satisfy the endorsement policy; `details.policy` and `details.endorsers` (mspId.role of each).' },
   FABRIC_EVENT_MISMATCH: { status: 400, phase: 'prove', summary: 'The endorsed ChaincodeAction is not the one claimed: another channel, transaction id, chaincode, event name or payload, a failed chaincode response, or a proposal hash that does not bind the header; `details.field` names it.' },
 
@@ -224,7 +224,7 @@ export const ERROR_CODES = {
   EVM_CHECKPOINT_INVALID: { status: 500, phase: 'storage', summary: 'A watcher checkpoint does not parse, has an unknown version, or belongs to another chain or contract set; `details.reason` says which.' },
 
   // -- fabric adapter: endorsing, submitting and watching through a Fabric Gateway (adapters/fabric) -------
-  FABRIC_ENDORSE: { status: 502, phase: 'deliver', summary: 'The peers refused or failed the proposal (evaluate or endorse: chaincode error, bad signature, unknown identity, unreachable peer); nothing was ordered, so it is safe to resend. `details.txId`, `details.grpcCode`, `details.operation`.' },
+  FABRIC_ENDORSE: { status: 502, phase: 'deliver', summary: 'The peers refused or failed the proposal (evaluate or endorse: chaincode error, endorsers that disagree, bad signature, unknown identity, unreachable peer), or an event stream broke; nothing was ordered, so it is safe to resend. `details.txId`, `details.grpcCode`, `details.operation` (evaluate, endorse, events), `details.peers`.' },
   FABRIC_SUBMIT: { status: 502, phase: 'deliver', summary: 'The endorsed transaction was not accepted for ordering; it is probably not on the ledger, but resend only the same signed transaction (`details.txId`).' },
   FABRIC_COMMIT_STATUS: { status: 504, phase: 'deliver', summary: 'The transaction was submitted but its commit status could not be read (timeout, connection); it may be on the ledger: ask again for `details.txId`, never endorse it anew.' },
   FABRIC_COMMIT: { status: 409, phase: 'commit', summary: 'The transaction was committed in a block but marked invalid by validation; `details.txId`, `details.blockNumber`, `details.validationCode` (e.g. MVCC_READ_CONFLICT, ENDORSEMENT_POLICY_FAILURE) and `details.code` (its number).' },
