@@ -163,15 +163,10 @@ export async function connectLegacyFabric(options: LegacyFabricClientOptions): P
       const resumeBlock = checkpoint.getBlockNumber();
       let skipUntil = checkpoint.getTransactionId();
       const startBlock = resumeBlock ?? watchOptions.startBlock;
-      let stopped = false;
-      let inFlight: Promise<void> | undefined;
-      let settle!: (error?: unknown) => void;
-      const done = new Promise<void>((resolve, reject) => {
-        settle = (error) => (error === undefined ? resolve() : reject(error));
-      });
+      const life = listenerLife(() => contract.removeContractListener(listener));
       // fabric-network awaits each listener call before the next event, so events stay in order.
       const listener: ContractListener = async (event: ContractEvent) => {
-        if (stopped) return;
+        if (life.stopped) return;
         const tx = event.getTransactionEvent();
         const blockNumber = BigInt(tx.getBlockEvent().blockNumber.toString());
         if (skipUntil !== undefined) {
@@ -182,88 +177,81 @@ export async function connectLegacyFabric(options: LegacyFabricClientOptions): P
           skipUntil = undefined;
         }
         const fabricEvent: FabricEvent = { blockNumber, txId: tx.transactionId, chaincode: event.chaincodeId, eventName: event.eventName, payload: new Uint8Array(event.payload ?? Buffer.alloc(0)) };
-        const handling = (async () => {
+        await life.handle(async () => {
           await onEvent(fabricEvent);
           await checkpoint.checkpointChaincodeEvent({ blockNumber, transactionId: fabricEvent.txId, chaincodeName: fabricEvent.chaincode, eventName: fabricEvent.eventName, payload: fabricEvent.payload });
-        })();
-        inFlight = handling;
-        try {
-          await handling;
-        } catch (error) {
-          // Stop here: a later event must not move the checkpoint past one that was not handled.
-          stopped = true;
-          contract.removeContractListener(listener);
-          settle(error);
-        } finally {
-          inFlight = undefined;
-        }
+        });
       };
-      contract.addContractListener(listener, { type: 'full', ...(startBlock === undefined ? {} : { startBlock: startBlock.toString() }) }).catch((error: unknown) => {
-        stopped = true;
-        settle(fabricError(error, 'events'));
-      });
-      return {
-        stop() {
-          if (stopped) return;
-          stopped = true;
-          contract.removeContractListener(listener);
-          // `done` settles once the event in hand (if any) is handled and checkpointed.
-          void (inFlight ?? Promise.resolve()).then(
-            () => settle(),
-            () => undefined,
-          );
-        },
-        done,
-      };
+      contract.addContractListener(listener, { type: 'full', ...(startBlock === undefined ? {} : { startBlock: startBlock.toString() }) }).catch((error: unknown) => life.fail(fabricError(error, 'events')));
+      return life.watch;
     },
 
     watchBlocks(checkpoint, onBlock, watchOptions = {}) {
       // fabric-network hands out decoded blocks; the raw bytes come from qscc, one query per block.
       const startBlock = checkpoint.getBlockNumber() ?? watchOptions.startBlock;
-      let stopped = false;
-      let inFlight: Promise<void> | undefined;
-      let settle!: (error?: unknown) => void;
-      const done = new Promise<void>((resolve, reject) => {
-        settle = (error) => (error === undefined ? resolve() : reject(error));
-      });
+      const life = listenerLife(() => network.removeBlockListener(listener));
       const listener: BlockListener = async (event: BlockEvent) => {
-        if (stopped) return;
+        if (life.stopped) return;
         const number = BigInt(event.blockNumber.toString());
-        const handling = (async () => {
+        await life.handle(async () => {
           await onBlock({ number, block: await query('GetBlockByNumber', number.toString()) });
           await checkpoint.checkpointBlock(number);
-        })();
-        inFlight = handling;
-        try {
-          await handling;
-        } catch (error) {
-          stopped = true;
-          network.removeBlockListener(listener);
-          settle(error);
-        } finally {
-          inFlight = undefined;
-        }
+        });
       };
-      network.addBlockListener(listener, { type: 'filtered', ...(startBlock === undefined ? {} : { startBlock: startBlock.toString() }) }).catch((error: unknown) => {
-        stopped = true;
-        settle(fabricError(error, 'events'));
-      });
-      return {
-        stop() {
-          if (stopped) return;
-          stopped = true;
-          network.removeBlockListener(listener);
-          void (inFlight ?? Promise.resolve()).then(
-            () => settle(),
-            () => undefined,
-          );
-        },
-        done,
-      };
+      network.addBlockListener(listener, { type: 'filtered', ...(startBlock === undefined ? {} : { startBlock: startBlock.toString() }) }).catch((error: unknown) => life.fail(fabricError(error, 'events')));
+      return life.watch;
     },
 
     close() {
       gateway.disconnect();
+    },
+  };
+}
+
+/**
+ * One fabric-network listener's life: events are handled one at a time, each handled and
+ * checkpointed before the next; a failure stops the listener there, so a later event never moves the
+ * checkpoint past one that was not handled; `stop()` lets the event in hand finish, then `done` settles.
+ */
+function listenerLife(remove: () => void) {
+  let stopped = false;
+  let inFlight: Promise<void> | undefined;
+  let settle!: (error?: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error === undefined ? resolve() : reject(error));
+  });
+  return {
+    get stopped() {
+      return stopped;
+    },
+    async handle(work: () => Promise<void>): Promise<void> {
+      const handling = work();
+      inFlight = handling;
+      try {
+        await handling;
+      } catch (error) {
+        stopped = true;
+        remove();
+        settle(error);
+      } finally {
+        inFlight = undefined;
+      }
+    },
+    fail(error: unknown): void {
+      stopped = true;
+      settle(error);
+    },
+    watch: {
+      stop() {
+        if (stopped) return;
+        stopped = true;
+        remove();
+        void (inFlight ?? Promise.resolve()).then(
+          () => settle(),
+          () => undefined,
+        );
+      },
+      done,
     },
   };
 }
