@@ -123,7 +123,11 @@ describe('fabric adapter', () => {
     expect(codeOf(() => createFabricAdapter({ ...target, kind: 'evm' }, identity))).toBe('ROUTE_ADAPTER_UNAVAILABLE');
     expect(codeOf(() => createFabricAdapter({ ...target, endpoint: 'http://x/' }, identity))).toBe('ROUTE_INVALID');
     expect(codeOf(() => createFabricAdapter({ ...target, channel: '' }, identity))).toBe('ROUTE_INVALID');
-    expect(codeOf(() => createFabricAdapter({ ...target, transaction: undefined }, identity))).toBe('ROUTE_INVALID');
+    expect(codeOf(() => createFabricAdapter({ ...target, transaction: '' }, identity))).toBe('ROUTE_INVALID');
+    expect(codeOf(() => createFabricAdapter({ ...target, mspId: 'Org2MSP' }, identity))).toBe('CONFIG_INVALID');
+    // The routing table's own shape (mspId, no transaction) is accepted: the default function takes the message.
+    const { transaction: _t, ...tableShape } = target;
+    expect(createFabricAdapter({ ...tableShape, mspId: 'Org1MSP' } as typeof target, identity).kind).toBe('fabric');
     expect(codeOf(() => createFabricAdapter({ ...target, endpoint: 'grpcs://peer:7051' }, identity))).toBe('CONFIG_INVALID');
   });
 });

@@ -3,11 +3,13 @@
  * transaction through a Gateway peer, watches the chaincode's events from a checkpoint, and probes the
  * peer with a read-only qscc query.
  *
- * Target settings (routing table): `endpoint` (`host:port` of the Gateway peer, or `grpc://` /
- * `grpcs://host:port`), `channel`, `chaincode`, `transaction` (the function that takes a message,
- * e.g. `points:receiveMessage`). It is called with two arguments, the envelope as JSON and its
- * digest; the chaincode must count each (source, id) once, since the switch may deliver again after a
- * crash. The client identity and TLS root are secrets and come through options, never the table.
+ * Target settings (routing table, route.change `$defs/fabricAdapter`): `endpoint` (`host:port` of the
+ * Gateway peer, or `grpc://` / `grpcs://host:port`), `channel`, `chaincode`, `mspId` (the MSP the
+ * switch's identity must belong to, checked against it), and optionally `transaction`, the function
+ * that takes a message (default `receiveMessage`, e.g. `points:receiveMessage` names a contract). It
+ * is called with two arguments, the envelope as JSON and its digest; the chaincode must count each
+ * (source, id) once, since the switch may deliver again after a crash. The client identity and TLS
+ * root are secrets and come through options, never the table.
  *
  * Outcomes: a chaincode refusal (the endorsement failed with a chaincode error) and a commit marked
  * invalid for any reason other than a read conflict go to the dead-letter queue; an unreachable peer,
@@ -36,6 +38,9 @@ export interface FabricAdapterOptions {
 
 const RETRYABLE_COMMIT = new Set(['MVCC_READ_CONFLICT', 'PHANTOM_READ_CONFLICT']);
 const UNREACHABLE = new Set([grpcStatus.UNAVAILABLE, grpcStatus.DEADLINE_EXCEEDED, grpcStatus.CANCELLED, grpcStatus.RESOURCE_EXHAUSTED, grpcStatus.INTERNAL, grpcStatus.UNKNOWN]);
+
+/** The chaincode function a message goes to when the route names none. */
+export const DEFAULT_TRANSACTION = 'receiveMessage';
 
 function setting(target: AdapterTarget, name: string): string {
   const value = target[name];
@@ -77,7 +82,12 @@ export function createFabricAdapter(target: AdapterTarget, options: FabricAdapte
     ...(tls ? { tlsRootCertificatePem: options.tlsRootCertificatePem! } : {}),
     ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }),
   };
-  const transaction = setting(target, 'transaction');
+  const transaction = target['transaction'] === undefined ? DEFAULT_TRANSACTION : setting(target, 'transaction');
+  if (target['mspId'] !== undefined && target['mspId'] !== options.identity.mspId) {
+    throw new LoulanError('CONFIG_INVALID', `the route names MSP ${String(target['mspId'])}, but the switch's Fabric identity is of ${options.identity.mspId}`, {
+      details: { field: 'identity.mspId', expected: target['mspId'], actual: options.identity.mspId },
+    });
+  }
   // Connecting opens nothing until the first call; it is deferred so that building an adapter has no side effects.
   let client: Promise<FabricClient> | undefined;
   const connected = (): Promise<FabricClient> => (client ??= (options.connect ?? connectFabric)(clientOptions));
