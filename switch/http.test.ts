@@ -430,6 +430,19 @@ describe('POST /v1/messages', () => {
     for (const contentType of ['text/plain', 'application/xml', 'application/x-www-form-urlencoded']) {
       expectProblem(await call(app, 'POST', '/v1/messages', { payload: 'id=1', contentType }), 415, 'RPC_UNSUPPORTED_MEDIA_TYPE');
     }
+    // A compressed body or another charset is refused, not guessed at; UTF-8 spelled either way passes the parser.
+    for (const [contentType, headers, header] of [
+      ['application/json', { 'content-encoding': 'gzip' }, 'content-encoding'],
+      ['application/json', { 'content-encoding': 'br' }, 'content-encoding'],
+      ['application/json; charset=iso-8859-1', {}, 'content-type'],
+      ['application/json; charset="utf-16"', {}, 'content-type'],
+    ] as const) {
+      const reply = await call(app, 'POST', '/v1/messages', { payload: JSON.stringify(ENVELOPE), contentType, headers });
+      expectProblem(reply, 415, 'RPC_UNSUPPORTED_MEDIA_TYPE', { header });
+    }
+    for (const contentType of ['application/json; charset=utf-8', 'application/json; charset=UTF8']) {
+      expect((await call(app, 'POST', '/v1/messages', { payload: '[1]', contentType, headers: { 'content-encoding': 'identity' } })).status).toBe(400);
+    }
     const big = { ...ENVELOPE, data: { note: 'x'.repeat(2000) } };
     expectProblem(await call(app, 'POST', '/v1/messages', { payload: big }), 413, 'VALIDATE_TOO_LARGE', { pointer: '' });
     expect(api.calls).toEqual([]);

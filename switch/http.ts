@@ -384,6 +384,18 @@ const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 function strictJsonParser(parse: BodyParser<string>): BodyParser<Buffer> {
   return (request, body, done) => {
     const malformed = request.routeOptions.config.malformed ?? 'RPC_MALFORMED_REQUEST';
+    // The body is read as it came: a compressed one, or one in another charset, would be read as
+    // something it is not. Both are refused rather than guessed at.
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      done(new LoulanError('RPC_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not accepted; send the JSON body uncompressed`, { details: { header: 'content-encoding', value: encoding } }));
+      return;
+    }
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(request.headers['content-type'] ?? '')?.[1];
+    if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+      done(new LoulanError('RPC_UNSUPPORTED_MEDIA_TYPE', `charset ${charset} is not accepted; JSON bodies are UTF-8`, { details: { header: 'content-type', value: request.headers['content-type'] ?? null } }));
+      return;
+    }
     let text: string;
     try {
       text = utf8Strict.decode(body);
