@@ -37,7 +37,7 @@ import type { Command } from './main.ts';
 import { callSwitch, onePositional, printJson, runSwitchCommand, segment, SWITCH_OPTIONS, switchTarget, table, time } from './switch-client.ts';
 
 const USAGE = [
-  'loulan participant add ID --roles shop[,program...] --org ORG --admin-key FILE --core URL[,URL...]',
+  'loulan participant add ID --role shop | --roles shop,program --org ORG --admin-key FILE --core URL[,URL...]',
   '                       (--custodial | --new-key-file FILE | --public-key HEX) [--alg Ed25519|ES256] [--switch URL] [--token TOKEN] [--json]',
   '       loulan participant custody [--switch URL] [--token TOKEN] [--json]',
   '       loulan participant rotate-key ID [--switch URL] [--token TOKEN] [--json]',
@@ -48,6 +48,7 @@ const USAGE = [
 const OPTIONS = {
   ...SWITCH_OPTIONS,
   roles: 'string',
+  role: 'string',
   org: 'string',
   'admin-key': 'string',
   core: 'string',
@@ -137,8 +138,9 @@ interface Added {
 }
 
 async function addParticipant(id: string, options: ReturnType<typeof parseArgs<typeof OPTIONS>>['options'], target: ReturnType<typeof switchTarget>): Promise<Added> {
-  const roles = (options.roles ?? '').split(',').filter((r) => r.length > 0);
-  if (roles.length === 0) throw usage('--roles is required (e.g. --roles shop)', 'roles');
+  // `--role shop` for one role, `--roles shop,program` for several.
+  const roles = [...(options.role === undefined ? [] : [options.role]), ...(options.roles ?? '').split(',')].filter((r) => r.length > 0);
+  if (roles.length === 0) throw usage('--role is required (e.g. --role shop, or --roles shop,program)', 'roles');
   for (const role of roles) if (!isRole(role) || role === 'admin' || role === 'validator') throw usage(`--roles: ${role} is not a business role`, 'roles');
   const org = options.org ?? id;
   const alg = options.alg ?? 'Ed25519';

@@ -158,7 +158,7 @@ describe('onboarding and custody', () => {
   it('registers a shop that holds its own key, and what it signs is accepted', async () => {
     const OWN = 'cn.loulan.shop.bazaar';
     const keyFile = join(net.dir, 'participants', 'bazaar.json');
-    const added = await cli('participant', 'add', OWN, '--roles', 'shop', '--new-key-file', keyFile, '--admin-key', net.layout.adminKeyFile, '--core', coreUrl(), '--json');
+    const added = await cli('participant', 'add', OWN, '--role', 'shop', '--new-key-file', keyFile, '--admin-key', net.layout.adminKeyFile, '--core', coreUrl(), '--json');
     expect(added.code).toBe(0);
     const key = JSON.parse(readFileSync(keyFile, 'utf8'));
     const signer = createSigner(key.alg, fromHex(key.privateKey), { kid: key.kid });
