@@ -25,7 +25,8 @@ export type {
 // Building and signing transactions, and reading what contracts write and emit (decodeEvent turns an
 // EventView's `encoded` back into contract, type and data for the contract's own event decoder).
 export { txSigningBytes, MAX_TX_BYTES } from './ledger/tx.ts';
-export { decodeEvent, type LedgerEvent } from './ledger/events.ts';
+export { decodeEvent, encodeEvent, type LedgerEvent } from './ledger/events.ts';
+export { decodeHeader, encodeHeader, type Header } from './ledger/block.ts';
 export {
   REGISTRY_CONTRACT,
   decodeAddrRecord,

@@ -17,8 +17,7 @@
  * is action-specific and defined per target kind (docs/decisions.md).
  */
 import { AbiCoder, getBytes, hexlify } from 'ethers';
-import { LoulanError } from '../core-chain/index.ts';
-import { sha256 } from '../core-chain/crypto/hash.ts';
+import { LoulanError, sha256 } from '../core-chain/index.ts';
 
 export const DECISION_CONTRACT = 'xfer';
 export const DECISION_TYPE = 'decision';

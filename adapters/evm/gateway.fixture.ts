@@ -8,9 +8,7 @@
  * Not part of the adapter's public surface.
  */
 import { Contract, ContractFactory, type ContractRunner } from 'ethers';
-import { inclusionProof, merkleRoot, sha256 } from '../../core-chain/index.ts';
-import { encodeHeader, type Header } from '../../core-chain/ledger/block.ts';
-import { encodeEvent } from '../../core-chain/ledger/events.ts';
+import { encodeEvent, encodeHeader, inclusionProof, merkleRoot, sha256, type Header } from '../../core-chain/index.ts';
 import { certify, CHAIN_ID, header as vectorHeader, vectorSet, type VectorSet } from '../../test/vectors/loulan/kit.ts';
 import { DECISION_CONTRACT, DECISION_TYPE, encodeDecision, systemId, type Decision } from '../../relayers/decision.ts';
 import { loadArtifact } from './build.ts';

@@ -6,9 +6,7 @@
  * Test support only (imports core-chain internals to build blocks); never imported by the chaincode.
  */
 import { expect } from 'vitest';
-import { merkleRoot, inclusionProof, sha256, toHex, type LoulanError } from '../../../core-chain/index.ts';
-import { encodeHeader, type Header } from '../../../core-chain/ledger/block.ts';
-import { encodeEvent } from '../../../core-chain/ledger/events.ts';
+import { encodeEvent, encodeHeader, merkleRoot, inclusionProof, sha256, toHex, type Header, type LoulanError } from '../../../core-chain/index.ts';
 import { encodeDecision, systemId, type DecisionActionCode } from '../../../relayers/index.ts';
 import { CHAIN_ID, certify, certToJson, header as vectorHeader, vectorSet, type VectorSet } from '../../../test/vectors/loulan/kit.ts';
 import { contracts, initTransaction } from './index.ts';

@@ -39,10 +39,10 @@ import {
   type HeaderChainItem,
   type LightCheckpoint,
   type TrustedValidatorSet,
+  decodeHeader,
 } from '../../../core-chain/index.ts';
 // The one core-chain internal used here: resuming `verifyHeaderChain` from a caller's header needs the
 // header decoder, which core-chain/index.ts does not export (yet).
-import { decodeHeader } from '../../../core-chain/ledger/block.ts';
 import { decodeDecision, DECISION_CONTRACT, DECISION_TYPE, systemId, type Decision, type DecisionActionCode } from '../../../relayers/index.ts';
 import { decisionKey, emit, readJson, trustKey, writeJson, type Stub } from './state.ts';
 import { arrayArg, badArgs, decimalArg, hexArg, idArg, indexArg, jsonArg, objectArg, result } from './wire.ts';
