@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
 import { signers } from '@hyperledger/fabric-gateway';
-import { common } from '@hyperledger/fabric-protos';
+import { common, msp, peer } from '@hyperledger/fabric-protos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoulanError } from '../../core-chain/index.ts';
 import { createFabricCa, startFabricEmulator, type FabricCredentials, type FabricEmulator } from '../../test/support/fabric/index.ts';
@@ -92,6 +92,24 @@ describe('fabric client against the peer emulator (real fabric-gateway over gRPC
     expect(endorsed.details['operation']).toBe('endorse');
     expect(endorsed.details['txId']).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(endorsed.details['peers'])).toContain('no way');
+    expect(fabric.network.blocks.height).toBe(height);
+  });
+
+  it('confirm endorses on every policy organisation and never orders: the envelope carries both endorsements', async () => {
+    const c = await client();
+    await c.submit('put', ['car9', 'teal']);
+    const height = fabric.network.blocks.height;
+    const confirmation = await c.confirm('get', ['car9']);
+    expect(text(confirmation.result)).toBe('teal');
+    const envelope = common.Envelope.deserializeBinary(confirmation.envelope);
+    const header = common.ChannelHeader.deserializeBinary(common.Payload.deserializeBinary(envelope.getPayload_asU8()).getHeader()!.getChannelHeader_asU8());
+    expect(header.getTxId()).toBe(confirmation.txId);
+    const action = peer.Transaction.deserializeBinary(common.Payload.deserializeBinary(envelope.getPayload_asU8()).getData_asU8()).getActionsList()[0]!;
+    const endorsers = peer.ChaincodeActionPayload.deserializeBinary(action.getPayload_asU8()).getAction()!.getEndorsementsList();
+    expect(endorsers.map((e) => msp.SerializedIdentity.deserializeBinary(e.getEndorser_asU8()).getMspid()).sort()).toEqual(['Org1MSP', 'Org2MSP']);
+    const failed = await rejection(c.confirm('fail', ['no way']));
+    expect(failed.details).toMatchObject({ operation: 'endorse', txId: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(failed.code).toBe('FABRIC_ENDORSE');
     expect(fabric.network.blocks.height).toBe(height);
   });
 

@@ -7,7 +7,9 @@
  * errors.ts), and so the signed envelope that was ordered can be returned: it is the raw material of
  * Fabric evidence (relayers/fabric `evidenceFromEnvelope`). `transaction(txId)` fetches the same
  * envelope later from the ledger through the query system chaincode (qscc `GetTransactionByID`), which
- * is how a relayer that only saw an event gets the endorsements behind it.
+ * is how a relayer that only saw an event gets the endorsements behind it. `confirm` stops after the
+ * endorse phase: an endorsed read-only query is evidence of committed state (relayers/fabric
+ * confirmation.ts), and it must never reach the orderer.
  *
  * Events resume from a checkpoint (block number + last handled transaction id); `watchEvents` moves
  * the checkpoint only after the handler has finished with an event, so a crash replays the event in
@@ -53,6 +55,19 @@ export interface SubmitResult {
   readonly envelope: Uint8Array;
 }
 
+/** A read-only query endorsed by the peers and never submitted: confirmation evidence of committed state. */
+export interface ConfirmResult {
+  /** The query's transaction id; it is never ordered, so it never appears on the ledger. */
+  readonly txId: string;
+  /** The chaincode's answer, as the endorsers computed it from their committed state. */
+  readonly result: Uint8Array;
+  /**
+   * The `common.Envelope` holding the endorsements (input to `evidenceFromEnvelope`, then
+   * `verifyFabricConfirmation`). Never ordered, so the client's own envelope signature may be empty.
+   */
+  readonly envelope: Uint8Array;
+}
+
 export interface CommittedTransaction {
   readonly envelope: Uint8Array;
   /** Fabric's TxValidationCode (0 = VALID). */
@@ -80,6 +95,12 @@ export interface FabricClient {
   evaluate(name: string, args?: readonly (string | Uint8Array)[], options?: TransactionOptions): Promise<Uint8Array>;
   /** Endorses, submits and waits for the commit; throws FABRIC_* naming the failed phase. */
   submit(name: string, args?: readonly (string | Uint8Array)[], options?: TransactionOptions): Promise<SubmitResult>;
+  /**
+   * Endorses a read-only query on the peers of every organisation the policy names (or
+   * `endorsingOrganizations`) and returns the endorsed envelope WITHOUT submitting it: evidence that
+   * those organisations' committed state answers the query with `result`. Throws FABRIC_ENDORSE.
+   */
+  confirm(name: string, args?: readonly (string | Uint8Array)[], options?: TransactionOptions): Promise<ConfirmResult>;
   /** A committed transaction's envelope and validation code, from the ledger (qscc). */
   transaction(txId: string): Promise<CommittedTransaction>;
   /** The channel's block height (qscc GetChainInfo): a cheap liveness probe that writes nothing. */
@@ -207,6 +228,19 @@ export async function connectFabric(options: FabricClientOptions): Promise<Fabri
       if (!status.successful) throw commitError(txId, status.blockNumber, status.code);
       const envelope = gatewayProtos.PreparedTransaction.deserializeBinary(transaction.getBytes()).getEnvelope()!;
       return { txId, blockNumber: status.blockNumber, result: transaction.getResult(), envelope: envelope.serializeBinary() };
+    },
+
+    async confirm(name, args = [], txOptions) {
+      const proposal = contract.newProposal(name, proposalOptions(args, txOptions));
+      const txId = proposal.getTransactionId();
+      let transaction;
+      try {
+        transaction = await proposal.endorse();
+      } catch (error) {
+        throw fabricError(error, 'endorse', txId);
+      }
+      const envelope = gatewayProtos.PreparedTransaction.deserializeBinary(transaction.getBytes()).getEnvelope()!;
+      return { txId, result: transaction.getResult(), envelope: envelope.serializeBinary() };
     },
 
     async transaction(txId) {

@@ -1,7 +1,7 @@
 import { common } from '@hyperledger/fabric-protos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoulanError } from '../../core-chain/index.ts';
-import { evidenceFromEnvelope, verifyFabricEvidence } from '../../relayers/fabric/index.ts';
+import { evidenceFromEnvelope, verifyFabricConfirmation, verifyFabricEvidence } from '../../relayers/fabric/index.ts';
 import { createFabricCa, startFabricEmulator, type FabricCredentials, type FabricEmulator } from '../../test/support/fabric/index.ts';
 import { AssetContract } from '../../test/support/fabric/test-contract.ts';
 import type { Adapter, DeliveryRequest } from '../adapter.ts';
@@ -65,6 +65,28 @@ describe('legacy fabric driver (fabric-network 2.2 → Endorser, Broadcast, Deli
     expect(await client.height()).toBe(BigInt(fabric.network.blocks.height));
     const event = verifyFabricEvidence(evidenceFromEnvelope(submitted.envelope), { mspRoots: fabric.mspRoots, policy: POLICY, expected: { chaincode: 'assets', eventName: 'put', txId: submitted.txId } });
     expect(event.endorsers).toHaveLength(2);
+  });
+
+  it('endorses a read-only query without submitting it: confirmation evidence of the committed state', async () => {
+    const client = await legacy();
+    const written = await client.submit('put', ['old2', 'amber']);
+    const height = await client.height();
+    const confirmation = await client.confirm('get', ['old2']);
+    expect(text(confirmation.result)).toBe('amber');
+    const confirmed = verifyFabricConfirmation(evidenceFromEnvelope(confirmation.envelope), {
+      mspRoots: fabric.mspRoots,
+      policy: POLICY,
+      expected: { chaincode: 'assets', fcn: 'get', args: ['old2'], result: new TextEncoder().encode('amber'), txId: confirmation.txId },
+    });
+    expect(confirmed.reads).toEqual([{ namespace: 'assets', key: 'old2', version: { blockNum: written.blockNumber, txNum: 0n } }]);
+    expect(confirmed.endorsers).toHaveLength(2);
+    expect(await client.height()).toBe(height);
+    // One organisation only, as asked: the evidence exists but does not meet AND.
+    const lonely = await client.confirm('get', ['old2'], { endorsingOrganizations: ['Org1MSP'] });
+    expect(evidenceFromEnvelope(lonely.envelope).endorsements).toHaveLength(1);
+    const refused = await rejection(client.confirm('get', ['no-such-key']));
+    expect(refused.code).toBe('FABRIC_ENDORSE');
+    expect(refused.details['txId']).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('maps failures onto the same phase codes as the Gateway driver', async () => {

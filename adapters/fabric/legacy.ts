@@ -12,7 +12,9 @@
  * FABRIC_SUBMIT, anything before it FABRIC_ENDORSE.
  *
  * fabric-network returns neither the block number nor the ordered envelope of a submit, so both are
- * read back from the ledger through qscc `GetBlockByTxID`, which every Fabric peer serves.
+ * read back from the ledger through qscc `GetBlockByTxID`, which every Fabric peer serves. It has no
+ * endorse-only call either, so `confirm` drives fabric-common's Endorsement (the layer under
+ * fabric-network) and builds the envelope with its Commit builder without ever sending it.
  */
 import type { BlockEvent, BlockListener, ContractEvent, ContractListener, X509Identity } from 'fabric-network';
 import { common, peer } from '@hyperledger/fabric-protos';
@@ -148,6 +150,46 @@ export async function connectLegacyFabric(options: LegacyFabricClientOptions): P
         });
       if (envelope === undefined) throw new LoulanError('FABRIC_COMMIT_STATUS', `transaction ${txId} is not in the block qscc returned`, { details: { txId, operation: 'commitStatus' } });
       return { txId, blockNumber: BigInt(block.getHeader()!.getNumber()), result, envelope };
+    },
+
+    async confirm(name, args = [], txOptions) {
+      // fabric-network has no endorse-only call: drive fabric-common's Endorsement directly and cut the
+      // envelope with its Commit builder, which is never sent.
+      const identityContext = gateway.identityContext!;
+      const channel = network.getChannel();
+      const endorsement = channel.newEndorsement(options.chaincode);
+      endorsement.build(identityContext, {
+        fcn: name,
+        args: stringArgs(args),
+        ...(txOptions?.transient === undefined ? {} : { transientMap: Object.fromEntries(Object.entries(txOptions.transient).map(([key, value]) => [key, Buffer.from(value)])) }),
+      });
+      endorsement.sign(identityContext);
+      const txId = endorsement.getTransactionId();
+      const targets = (txOptions?.endorsingOrganizations ?? Object.keys(options.peers)).flatMap((mspId) => channel.getEndorsers(mspId));
+      let answer;
+      try {
+        answer = await endorsement.send({ targets, requestTimeout: (options.timeouts?.endorseSeconds ?? 30) * 1000 });
+      } catch (error) {
+        throw fabricError(error, 'endorse', txId);
+      }
+      const refused = answer.responses.filter((r) => r.response.status !== 200 || r.endorsement === undefined);
+      const peers = [
+        ...answer.errors.map((error) => ({ address: error.connection?.url ?? '', message: error.message })),
+        ...refused.map((r) => ({ address: r.connection.url, message: `status ${r.response.status}: ${r.response.message}` })),
+      ];
+      const first = answer.responses[0];
+      if (peers.length > 0 || first === undefined) throw new LoulanError('FABRIC_ENDORSE', `query ${name} was not endorsed`, { details: { txId, operation: 'endorse', peers } });
+      if (answer.responses.some((r) => !Buffer.from(r.payload).equals(Buffer.from(first.payload)))) {
+        throw new LoulanError('FABRIC_ENDORSE', `the endorsers of query ${name} disagree`, { details: { txId, operation: 'endorse', peers: answer.responses.map((r) => ({ address: r.connection.url, message: 'differing payload' })) } });
+      }
+      const commit = endorsement.newCommit();
+      commit.build(identityContext);
+      commit.sign(identityContext);
+      const signed = commit.getSignedEnvelope() as { payload: Uint8Array; signature: Uint8Array };
+      const envelope = new common.Envelope();
+      envelope.setPayload(signed.payload);
+      envelope.setSignature(signed.signature);
+      return { txId, result: new Uint8Array(first.response.payload), envelope: envelope.serializeBinary() };
     },
 
     async transaction(txId): Promise<CommittedTransaction> {

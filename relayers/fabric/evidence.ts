@@ -19,7 +19,8 @@
  *
  * What this does NOT prove: that the transaction was committed VALID. Fabric's validation result
  * (MVCC, policy) lives in unsigned block metadata; an endorsed transaction that lost an MVCC race
- * carries the same valid endorsements. See docs/fabric.md ("trust") for how callers close that gap.
+ * carries the same valid endorsements. Confirmation evidence (confirmation.ts: an endorsed read-only
+ * query of the committed state) closes that gap; docs/fabric.md says which to use when.
  */
 import { createHash } from 'node:crypto';
 import { common, peer } from '@hyperledger/fabric-protos';
@@ -195,7 +196,27 @@ export function fabricEvidenceVerifier(options: Omit<VerifyFabricEvidenceOptions
   return (evidence, expected) => verify(evidence, policy, identify, expected);
 }
 
-function verify(evidence: FabricEvidence, policy: EndorsementPolicy, identify: (serialized: Uint8Array) => VerifiedIdentity, expected: FabricEventExpectation): VerifiedFabricEvent {
+/** What the shared checks bind: the chaincode, and optionally the channel and transaction id. */
+export interface EndorsedActionExpectation {
+  readonly chaincode: string;
+  readonly channelId?: string;
+  readonly txId?: string;
+}
+
+/** A ChaincodeAction whose endorsements, CA chains, policy and header binding have been checked. */
+export interface EndorsedAction {
+  readonly action: peer.ChaincodeAction;
+  /** The proposal payload the endorsers' proposal hash covers (function and arguments). */
+  readonly proposalPayload: peer.ChaincodeProposalPayload;
+  readonly endorsers: VerifiedFabricEvent['endorsers'];
+}
+
+/**
+ * Checks 1 to 3 and the binding part of 4, shared by event evidence and confirmation evidence
+ * (confirmation.ts): signatures, CA chains, policy, then that the signed payload binds the stated
+ * header, channel, tx id and chaincode. Internal to relayers/fabric (not exported by index.ts).
+ */
+export function endorsedAction(evidence: FabricEvidence, policy: EndorsementPolicy, identify: (serialized: Uint8Array) => VerifiedIdentity, expected: EndorsedActionExpectation): EndorsedAction {
   if (evidence.endorsements.length === 0) throw fail('FABRIC_POLICY_UNMET', 'the transaction carries no endorsement', { policy: formatPolicy(policy), endorsers: [] });
 
   // 1 and 2: signatures first (a tampered payload fails here whatever the CA), then the chain.
@@ -229,15 +250,16 @@ function verify(evidence: FabricEvidence, policy: EndorsementPolicy, identify: (
     throw fail('FABRIC_POLICY_UNMET', 'the endorsements do not satisfy the endorsement policy', { policy: formatPolicy(policy), endorsers: distinct.map((s) => `${s.mspId}.${s.role}`) });
   }
 
-  // 4: the signed payload binds the stated header, and holds the claimed event.
+  // 4 (binding): the signed payload binds the stated header, channel, tx id and chaincode.
   let header: common.Header, channelHeader: common.ChannelHeader, signatureHeader: common.SignatureHeader;
-  let responsePayload: peer.ProposalResponsePayload, action: peer.ChaincodeAction;
+  let responsePayload: peer.ProposalResponsePayload, action: peer.ChaincodeAction, proposalPayload: peer.ChaincodeProposalPayload;
   try {
     header = common.Header.deserializeBinary(evidence.header);
     channelHeader = common.ChannelHeader.deserializeBinary(header.getChannelHeader_asU8());
     signatureHeader = common.SignatureHeader.deserializeBinary(header.getSignatureHeader_asU8());
     responsePayload = peer.ProposalResponsePayload.deserializeBinary(evidence.proposalResponsePayload);
     action = peer.ChaincodeAction.deserializeBinary(responsePayload.getExtension_asU8());
+    proposalPayload = peer.ChaincodeProposalPayload.deserializeBinary(evidence.proposalPayload);
   } catch (cause) {
     throw fail('FABRIC_EVENT_MISMATCH', 'the header or the endorsed payload does not decode', { field: 'payload' }, cause);
   }
@@ -252,6 +274,16 @@ function verify(evidence: FabricEvidence, policy: EndorsementPolicy, identify: (
   const actionChaincode = action.getChaincodeId()?.getName() ?? '';
   if (actionChaincode !== evidence.chaincodeId) throw mismatch('chaincodeId', evidence.chaincodeId, actionChaincode);
   if (actionChaincode !== expected.chaincode) throw mismatch('chaincode', expected.chaincode, actionChaincode);
+  return {
+    action,
+    proposalPayload,
+    endorsers: distinct.map((s) => ({ mspId: s.mspId, role: s.role, subject: s.certificate.subject.replaceAll('\n', ',') })),
+  };
+}
+
+function verify(evidence: FabricEvidence, policy: EndorsementPolicy, identify: (serialized: Uint8Array) => VerifiedIdentity, expected: FabricEventExpectation): VerifiedFabricEvent {
+  const { action, endorsers } = endorsedAction(evidence, policy, identify, expected);
+  const actionChaincode = evidence.chaincodeId;
   const response = action.getResponse();
   if (response === undefined || response.getStatus() < 200 || response.getStatus() >= 400) throw mismatch('response', 200, response?.getStatus());
   if (action.getEvents_asU8().length === 0) throw mismatch('event');
@@ -274,6 +306,6 @@ function verify(evidence: FabricEvidence, policy: EndorsementPolicy, identify: (
     eventName: event.getEventName(),
     payload: Uint8Array.from(payload),
     result: Uint8Array.from(response.getPayload_asU8()),
-    endorsers: distinct.map((s) => ({ mspId: s.mspId, role: s.role, subject: s.certificate.subject.replaceAll('\n', ',') })),
+    endorsers,
   };
 }

@@ -8,6 +8,7 @@ describe('relayers/fabric public surface', () => {
       'evidenceFromEnvelope',
       'evidenceFromJson',
       'evidenceToJson',
+      'fabricConfirmationVerifier',
       'fabricEvidenceVerifier',
       'formatPolicy',
       'mspVerifier',
@@ -17,6 +18,7 @@ describe('relayers/fabric public surface', () => {
       'policySatisfied',
       'serializeIdentity',
       'signFabric',
+      'verifyFabricConfirmation',
       'verifyFabricEvidence',
       'verifyFabricSignature',
     ]);

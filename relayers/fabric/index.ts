@@ -15,3 +15,11 @@ export {
   type VerifiedFabricEvent,
   type VerifyFabricEvidenceOptions,
 } from './evidence.ts';
+export {
+  fabricConfirmationVerifier,
+  verifyFabricConfirmation,
+  type FabricConfirmationExpectation,
+  type FabricRead,
+  type VerifiedFabricConfirmation,
+  type VerifyFabricConfirmationOptions,
+} from './confirmation.ts';
