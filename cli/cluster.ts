@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TestnetLayout } from '../core-chain/node/testnet.ts';
+import { PARENT_PID_ENV } from './parent-watch.ts';
 
 const BIN = fileURLToPath(new URL('../bin/loulan.js', import.meta.url));
 
@@ -44,7 +45,7 @@ export class ValidatorProcess {
   /** Starts the process; resolves with its ready line, rejects if it exits before being ready. */
   start(options: ProcessOptions = {}): Promise<ReadyInfo> {
     const child = spawn(process.execPath, [BIN, this.command, '--config', this.configFile], {
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, [PARENT_PID_ENV]: String(process.pid), ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

@@ -5,6 +5,7 @@ import { createRpcServer } from '../core-chain/node/rpc.ts';
 import { LoulanError } from '../core-chain/errors.ts';
 import { parseArgs, required } from './args.ts';
 import type { Command } from './main.ts';
+import { watchParent } from './parent-watch.ts';
 
 /** How long a clean shutdown may take before the process exits anyway. */
 const SHUTDOWN_TIMEOUT_MS = 15_000;
@@ -52,6 +53,7 @@ export const nodeCommand: Command = {
     const onSignal = () => void stop();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    const unwatch = watchParent(onSignal);
     try {
       await node.stopped;
       return 0;
@@ -59,6 +61,7 @@ export const nodeCommand: Command = {
       await rpc.close();
       throw error;
     } finally {
+      unwatch();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }

@@ -3,6 +3,7 @@ import { loadSwitchConfig } from '../switch/config.ts';
 import { startSwitch } from '../switch/switch.ts';
 import { parseArgs, required } from './args.ts';
 import type { Command } from './main.ts';
+import { watchParent } from './parent-watch.ts';
 
 /** How long a clean shutdown may take before the process exits anyway (everything acknowledged is on disk). */
 const SHUTDOWN_TIMEOUT_MS = 15_000;
@@ -31,7 +32,9 @@ export const switchCommand: Command = {
     });
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    const unwatch = watchParent(stop);
     await stopped;
+    unwatch();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     return 0;

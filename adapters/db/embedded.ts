@@ -14,7 +14,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -87,6 +87,32 @@ function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   return loaded;
 }
 
+/**
+ * A server left running by a process that was killed with -9 (nobody stopped it) still holds the data
+ * directory and the port. Its `postmaster.pid` names it: if that process is alive and is a postgres,
+ * it gets a fast shutdown (SIGINT: roll back open transactions, checkpoint, exit) and is waited for,
+ * so that this start takes over cleanly instead of failing on the lock.
+ */
+async function stopStalePostmaster(databaseDir: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(join(databaseDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  } catch {
+    return; // no pid file: not running
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 1 || !(await isPostgres(pid))) return;
+  process.kill(pid, 'SIGINT');
+  for (let waited = 0; waited < 30_000 && (await isPostgres(pid)); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+}
+
+async function isPostgres(pid: number): Promise<boolean> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).includes('postgres');
+  } catch {
+    return false;
+  }
+}
+
 /** Starts the server (initialising the cluster first if there is none); throws if the port is taken. */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   await ensurePostgresUser();
@@ -111,6 +137,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     onError: onLog,
   });
   if (!existsSync(join(databaseDir, 'PG_VERSION'))) await server.initialise();
+  else await stopStalePostmaster(databaseDir);
   try {
     await server.start();
   } catch (error) {
