@@ -22,6 +22,9 @@ let pool: pg.Pool;
 beforeAll(async () => {
   [net, db] = await Promise.all([startConsortium(), startPostgres()]);
   pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  // pool.end() resolves before every idle socket is closed; the server's shutdown in afterAll may
+  // still reach one, and an 'error' without a listener would be an uncaught exception.
+  pool.on('error', () => undefined);
   const names = dbNames();
   const session = await pool.connect();
   try {
