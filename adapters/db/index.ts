@@ -6,3 +6,4 @@ export { loadConnectorConfig, loadShopSigner, parseConnectorConfig, type Connect
 export { isFinalRefusal, sendOutboxPass, type OutboxPass, type OutboxPassOptions, type OutboxRefusal, type SubmitEnvelope } from './outbox.ts';
 export { startConnector, type ConnectorOptions, type ConnectorStats, type RunningConnector, type StepHook } from './connector.ts';
 export { migrateConnector, serveConnector, type ConnectorIo } from './connector-main.ts';
+export { startEmbeddedPostgres, type EmbeddedPostgresOptions, type RunningPostgres } from './embedded.ts';

@@ -99,6 +99,7 @@ describe('adapters/db public surface', () => {
       'sendOutboxPass',
       'serveConnector',
       'startConnector',
+      'startEmbeddedPostgres',
       'writeInbox',
     ]);
   });

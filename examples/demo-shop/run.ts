@@ -5,8 +5,7 @@
  */
 import pg from 'pg';
 import { createSigner, fromHex } from '../../core-chain/index.ts';
-import { loadConnectorConfig, migrate, startConnector } from '../../adapters/db/index.ts';
-import { startEmbeddedPostgres } from '../../adapters/db/embedded.ts';
+import { loadConnectorConfig, migrate, startConnector, startEmbeddedPostgres } from '../../adapters/db/index.ts';
 import type { ConsortiumLayout, DemoShopLayout } from '../../cli/consortium.ts';
 import { migrateDemoShop, startDemoShop } from './shop.ts';
 
