@@ -190,6 +190,16 @@ export async function connectFabric(options: FabricClientOptions): Promise<Fabri
     ...(txOptions?.endorsingOrganizations === undefined ? {} : { endorsingOrganizations: [...txOptions.endorsingOrganizations] }),
     ...(txOptions?.transient === undefined ? {} : { transientData: { ...txOptions.transient } }),
   });
+  /** Endorsement by the policy's peers, without ordering: the first step of `submit`, and all of `confirm`. */
+  const endorse = async (name: string, args: readonly (string | Uint8Array)[], txOptions: TransactionOptions | undefined) => {
+    const proposal = contract.newProposal(name, proposalOptions(args, txOptions));
+    const txId = proposal.getTransactionId();
+    try {
+      return { txId, transaction: await proposal.endorse() };
+    } catch (error) {
+      throw fabricError(error, 'endorse', txId);
+    }
+  };
 
   return {
     channel: options.channel,
@@ -205,14 +215,7 @@ export async function connectFabric(options: FabricClientOptions): Promise<Fabri
     },
 
     async submit(name, args = [], txOptions) {
-      const proposal = contract.newProposal(name, proposalOptions(args, txOptions));
-      const txId = proposal.getTransactionId();
-      let transaction;
-      try {
-        transaction = await proposal.endorse();
-      } catch (error) {
-        throw fabricError(error, 'endorse', txId);
-      }
+      const { txId, transaction } = await endorse(name, args, txOptions);
       let submitted;
       try {
         submitted = await transaction.submit();
@@ -231,14 +234,7 @@ export async function connectFabric(options: FabricClientOptions): Promise<Fabri
     },
 
     async confirm(name, args = [], txOptions) {
-      const proposal = contract.newProposal(name, proposalOptions(args, txOptions));
-      const txId = proposal.getTransactionId();
-      let transaction;
-      try {
-        transaction = await proposal.endorse();
-      } catch (error) {
-        throw fabricError(error, 'endorse', txId);
-      }
+      const { txId, transaction } = await endorse(name, args, txOptions);
       const envelope = gatewayProtos.PreparedTransaction.deserializeBinary(transaction.getBytes()).getEnvelope()!;
       return { txId, result: transaction.getResult(), envelope: envelope.serializeBinary() };
     },
