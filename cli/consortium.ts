@@ -74,6 +74,8 @@ export interface ConsortiumOptions {
   readonly consensus?: TestnetOptions['consensus'];
   /** Extra switch configuration (limits, anchoring, delivery). */
   readonly switch?: Partial<Pick<SwitchConfig, 'limits' | 'anchor' | 'delivery' | 'maxClockSkewMs'>>;
+  /** Further switch configuration, as the file spells it (`evm`, `fabric`, `webhookSecrets`). */
+  readonly switchFile?: Readonly<Record<string, unknown>>;
   /** Route changes need this many operators' approvals (default 1). */
   readonly approvalsRequired?: number;
   /** Extra genesis routes, after the default ones. */
@@ -157,6 +159,7 @@ export function initConsortium(options: ConsortiumOptions): ConsortiumLayout {
     custody: { masterKeyFile: 'custody-master-key' },
     ...(demoShop === undefined ? {} : { webhookSecrets: { [demoShop.connectorUrl]: webhookSecret } }),
     ...options.switch,
+    ...options.switchFile,
   };
   const switchConfigFile = join(dir, 'switch', 'config.json');
   writeFileSync(switchConfigFile, JSON.stringify(config, null, 2) + '\n');

@@ -48,11 +48,31 @@ describe('parseSwitchConfig', () => {
       maxClockSkewMs: 300_000,
       verifyWorkers: Math.max(0, Math.min(4, availableParallelism() - 2)),
       webhookSecrets: new Map(),
+      evmKeyFiles: new Map(),
+      fabricIdentities: new Map(),
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.http)).toBe(true);
     expect(Object.isFrozen(config.core.endpoints)).toBe(true);
     expect(Object.isFrozen(config.anchor)).toBe(true);
+  });
+
+  it('takes EVM keys by chain id and Fabric identities by MSP id, with paths resolved against the file', () => {
+    const config = parseSwitchConfig(
+      {
+        ...minimal(),
+        evm: { keys: { '31337': 'keys/anvil.json' } },
+        fabric: { identities: { Org1MSP: { certificate: 'org1/cert.pem', privateKey: '/abs/key.pem', tlsRootCertificate: 'org1/tls.pem' } } },
+      },
+      '/etc/loulan',
+    );
+    expect(config.evmKeyFiles).toEqual(new Map([['31337', '/etc/loulan/keys/anvil.json']]));
+    expect(config.fabricIdentities.get('Org1MSP')).toEqual({ certificateFile: '/etc/loulan/org1/cert.pem', privateKeyFile: '/abs/key.pem', tlsRootCertificateFile: '/etc/loulan/org1/tls.pem' });
+    const field = (value: object) => refused(() => parseSwitchConfig({ ...minimal(), ...value }, BASE)).details?.['field'];
+    expect(field({ evm: { keys: { mainnet: 'k.json' } } })).toBe('/evm/keys/mainnet');
+    expect(field({ evm: { signers: {} } })).toBe('/evm/signers');
+    expect(field({ fabric: { identities: { Org1MSP: { certificate: 'c.pem' } } } })).toBe('/fabric/identities/Org1MSP/privateKey');
+    expect(field({ fabric: { identities: { Org1MSP: { certificate: 'c.pem', privateKey: 'k.pem', pin: '1234' } } } })).toBe('/fabric/identities/Org1MSP/pin');
   });
 
   it('takes every setting it knows', () => {

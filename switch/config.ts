@@ -43,6 +43,20 @@ export interface SwitchConfig {
    * them is a file of 64 hex characters (mode 0600), or the LOULAN_CUSTODY_MASTER_KEY variable, which wins.
    */
   readonly custody: { readonly masterKeyFile: string } | undefined;
+  /**
+   * Keys that sign transactions for routes of kind `evm`, by EIP-155 chain id (decimal): key files
+   * `{"privateKey": "<64 hex>"}`. A chain without one gets nothing: its routes dead-letter with
+   * ROUTE_ADAPTER_UNAVAILABLE.
+   */
+  readonly evmKeyFiles: ReadonlyMap<string, string>;
+  /** Identities for routes of kind `fabric`, by MSP id: PEM files of the certificate and P-256 key, and the peers' TLS root. */
+  readonly fabricIdentities: ReadonlyMap<string, FabricIdentityFiles>;
+}
+
+export interface FabricIdentityFiles {
+  readonly certificateFile: string;
+  readonly privateKeyFile: string;
+  readonly tlsRootCertificateFile?: string;
 }
 
 export interface SwitchKey {
@@ -74,7 +88,7 @@ function int(value: unknown, field: string, min: number, max: number, fallback?:
 /** Checks a parsed configuration object; `base` resolves relative paths. */
 export function parseSwitchConfig(value: unknown, base: string): SwitchConfig {
   const c = obj(value, '');
-  const known = new Set(['name', 'switchId', 'dataDir', 'http', 'core', 'participant', 'keyFile', 'operatorTokenHashes', 'delivery', 'anchor', 'limits', 'maxClockSkewMs', 'verifyWorkers', 'webhookSecrets', 'custody']);
+  const known = new Set(['name', 'switchId', 'dataDir', 'http', 'core', 'participant', 'keyFile', 'operatorTokenHashes', 'delivery', 'anchor', 'limits', 'maxClockSkewMs', 'verifyWorkers', 'webhookSecrets', 'custody', 'evm', 'fabric']);
   for (const key of Object.keys(c)) if (!known.has(key)) invalid(`/${key}`, 'is not a known setting');
   const http = obj(c['http'] ?? {}, '/http');
   const core = obj(c['core'], '/core');
@@ -113,7 +127,41 @@ export function parseSwitchConfig(value: unknown, base: string): SwitchConfig {
     verifyWorkers: int(c['verifyWorkers'], '/verifyWorkers', 0, 64, Math.max(0, Math.min(4, availableParallelism() - 2))),
     webhookSecrets: webhookSecrets(c['webhookSecrets']),
     custody: c['custody'] === undefined ? undefined : Object.freeze({ masterKeyFile: resolve(base, str(obj(c['custody'], '/custody')['masterKeyFile'], '/custody/masterKeyFile')) }),
+    evmKeyFiles: evmKeyFiles(c['evm'], base),
+    fabricIdentities: fabricIdentities(c['fabric'], base),
   });
+}
+
+function evmKeyFiles(value: unknown, base: string): ReadonlyMap<string, string> {
+  const evm = obj(value ?? {}, '/evm');
+  for (const key of Object.keys(evm)) if (key !== 'keys') invalid(`/evm/${key}`, 'is not a known setting');
+  const files = new Map<string, string>();
+  for (const [chainId, file] of Object.entries(obj(evm['keys'] ?? {}, '/evm/keys'))) {
+    if (!/^(?:0|[1-9][0-9]{0,19})$/.test(chainId)) invalid(`/evm/keys/${chainId}`, 'must be keyed by a decimal EIP-155 chain id');
+    files.set(chainId, resolve(base, str(file, `/evm/keys/${chainId}`)));
+  }
+  return files;
+}
+
+function fabricIdentities(value: unknown, base: string): ReadonlyMap<string, FabricIdentityFiles> {
+  const fabric = obj(value ?? {}, '/fabric');
+  for (const key of Object.keys(fabric)) if (key !== 'identities') invalid(`/fabric/${key}`, 'is not a known setting');
+  const identities = new Map<string, FabricIdentityFiles>();
+  for (const [mspId, entry] of Object.entries(obj(fabric['identities'] ?? {}, '/fabric/identities'))) {
+    const at = `/fabric/identities/${mspId}`;
+    if (!/^[A-Za-z0-9.-]{1,64}$/.test(mspId)) invalid(at, 'must be keyed by an MSP id');
+    const e = obj(entry, at);
+    for (const key of Object.keys(e)) if (!['certificate', 'privateKey', 'tlsRootCertificate'].includes(key)) invalid(`${at}/${key}`, 'is not a known setting');
+    identities.set(
+      mspId,
+      Object.freeze({
+        certificateFile: resolve(base, str(e['certificate'], `${at}/certificate`)),
+        privateKeyFile: resolve(base, str(e['privateKey'], `${at}/privateKey`)),
+        ...(e['tlsRootCertificate'] === undefined ? {} : { tlsRootCertificateFile: resolve(base, str(e['tlsRootCertificate'], `${at}/tlsRootCertificate`)) }),
+      }),
+    );
+  }
+  return identities;
 }
 
 /** Each secret at least 16 characters (docs/webhooks.md suggests 32 random bytes in hex); keys are http(s) URLs. */

@@ -98,6 +98,7 @@ export const SENDER_ROLES: Readonly<Record<string, readonly Role[]>> = Object.fr
   'points.exchange.quote.request': ['program', 'shop'],
   'points.exchange.request': ['program', 'shop'],
   'points.accrual': ['shop'],
+  'decision.execute': ['relayer'],
   'points.exchange.result': ['program'],
   'asset.transfer.request': ['shop', 'program', 'financier'],
   'receivable.lock.request': ['financier'],

@@ -12,7 +12,7 @@
  * load first, then delivery resumes what the store holds, and only then does the server take new
  * messages. Stop order is the reverse, and nothing acknowledged depends on a clean stop.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CoreClient,
@@ -25,6 +25,7 @@ import {
   type RouteEntry,
 } from '../core-chain/index.ts';
 import { createCoreAdapter, createLoopbackAdapter, createRestAdapter, type Adapter, type AdapterTarget, type DeliveryOutcome } from '../adapters/index.ts';
+import type { FabricIdentityConfig } from '../adapters/fabric/index.ts';
 import { validatePayload, type Link } from '../schemas/index.ts';
 import { AnchorService } from './anchor.ts';
 import type { BatchItemResult, ChangeSubmitted, LinkHealthView, RouteExplanation, RouteView, SwitchApi, SwitchHealth } from './api.ts';
@@ -73,6 +74,7 @@ export async function startSwitch(config: SwitchConfig, options: StartSwitchOpti
   const log = options.log ?? noLog;
   const now = options.now ?? Date.now;
   const key = loadSwitchKey(config.keyFile);
+  const { evmKeys, fabricIdentities } = loadAdapterSecrets(config);
   const client = new CoreClient({ endpoints: config.core.endpoints, timeoutMs: config.core.timeoutMs });
   const status = await waitForCore(client, options.coreWaitMs ?? 60_000, log);
   const submitter = new TxSubmitter({ client, chainId: fromHex(status.chainId), alg: key.alg, privateKey: key.privateKey, publicKey: publicKeyFromPrivate(key.alg, key.privateKey) });
@@ -92,7 +94,7 @@ export async function startSwitch(config: SwitchConfig, options: StartSwitchOpti
       const id = JSON.stringify(target);
       let adapter = adapters.get(id);
       if (adapter === undefined) {
-        adapter = makeAdapter(target, submitter, client, config.webhookSecrets);
+        adapter = makeAdapter(target, { submitter, client, config, evmKeys, fabricIdentities });
         adapters.set(id, adapter);
       }
       return adapter;
@@ -225,26 +227,125 @@ async function waitForCore(client: CoreClient, ms: number, log: SwitchLog) {
   }
 }
 
-function makeAdapter(target: AdapterTarget, submitter: TxSubmitter, client: CoreClient, webhookSecrets: SwitchConfig['webhookSecrets']): Adapter {
+interface AdapterContext {
+  readonly submitter: TxSubmitter;
+  readonly client: CoreClient;
+  readonly config: SwitchConfig;
+  /** EVM private keys (hex) by chain id, read at start. */
+  readonly evmKeys: ReadonlyMap<string, string>;
+  readonly fabricIdentities: ReadonlyMap<string, { readonly identity: FabricIdentityConfig; readonly tlsRootCertificatePem?: string }>;
+}
+
+function makeAdapter(target: AdapterTarget, context: AdapterContext): Adapter {
   switch (target.kind) {
     case 'loopback':
       return createLoopbackAdapter(target);
     case 'rest':
       // No secret for the endpoint: every attempt fails for good, nothing goes out unsigned (docs/webhooks.md).
-      return createRestAdapter(target, { secrets: webhookSecrets.get(target.endpoint) ?? [] });
+      return createRestAdapter(target, { secrets: context.config.webhookSecrets.get(target.endpoint) ?? [] });
     case 'core':
-      return createCoreAdapter(target, { submitter, client });
+      return createCoreAdapter(target, { submitter: context.submitter, client: context.client });
+    case 'evm': {
+      // No key for the chain: nothing can be signed, so every attempt fails for good (the DLQ keeps the messages).
+      const key = context.evmKeys.get(String(target['chainId']));
+      if (key === undefined) return unavailableAdapter(target, `this switch holds no key for EVM chain ${String(target['chainId'])}`);
+      return lazyAdapter(target.kind, async () => {
+        const evm = await import('../adapters/evm/index.ts');
+        return evm.createEvmAdapter(target, { signer: evm.signerFromKey(key) });
+      });
+    }
+    case 'fabric': {
+      const entry = context.fabricIdentities.get(String(target['mspId']));
+      if (entry === undefined) return unavailableAdapter(target, `this switch holds no Fabric identity of ${String(target['mspId'])}`);
+      return lazyAdapter(target.kind, async () =>
+        (await import('../adapters/fabric/index.ts')).createFabricAdapter(target, {
+          identity: entry.identity,
+          ...(entry.tlsRootCertificatePem === undefined ? {} : { tlsRootCertificatePem: entry.tlsRootCertificatePem }),
+        }),
+      );
+    }
     default:
       return unavailableAdapter(target);
   }
 }
 
-/** Kinds this switch does not run yet: every attempt fails for good, so messages wait in the DLQ for a replay. */
-function unavailableAdapter(target: AdapterTarget): Adapter {
+/**
+ * An adapter whose module loads on first use: ethers and the Fabric client cost a few hundred ms to
+ * load, which a switch with no such route should not pay at every start. A target the adapter refuses
+ * (ROUTE_INVALID, CONFIG_INVALID) fails every attempt for good, with that code.
+ */
+function lazyAdapter(kind: string, load: () => Promise<Adapter>): Adapter {
+  let loading: Promise<Adapter> | undefined;
+  let loaded: Adapter | undefined;
+  const get = () =>
+    (loading ??= load().then((adapter) => {
+      loaded = adapter;
+      return adapter;
+    }));
+  return {
+    kind,
+    async deliver(request) {
+      let adapter: Adapter;
+      try {
+        adapter = await get();
+      } catch (error) {
+        return { ok: false, retryable: false, code: isLoulanError(error) ? error.code : 'ROUTE_ADAPTER_UNAVAILABLE', message: error instanceof Error ? error.message : String(error) };
+      }
+      return adapter.deliver(request);
+    },
+    async probe(signal) {
+      const adapter = await get().catch(() => undefined);
+      if (adapter === undefined) return false;
+      return adapter.probe === undefined ? true : adapter.probe(signal);
+    },
+    health: () => loaded?.health() ?? { state: 'up' },
+    async close() {
+      const adapter = await loading?.catch(() => undefined);
+      await adapter?.close();
+    },
+  };
+}
+
+/** Reads the EVM keys and Fabric identities the configuration names; a missing or malformed file stops the start. */
+function loadAdapterSecrets(config: SwitchConfig): Pick<AdapterContext, 'evmKeys' | 'fabricIdentities'> {
+  const read = (file: string, field: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (cause) {
+      throw new LoulanError('CONFIG_INVALID', `cannot read ${file}`, { details: { field }, cause });
+    }
+  };
+  const evmKeys = new Map<string, string>();
+  for (const [chainId, file] of config.evmKeyFiles) {
+    let key: unknown;
+    try {
+      key = (JSON.parse(read(file, `/evm/keys/${chainId}`)) as { privateKey?: unknown }).privateKey;
+    } catch (cause) {
+      if (cause instanceof LoulanError) throw cause;
+      throw new LoulanError('CONFIG_INVALID', `${file} is not JSON`, { details: { field: `/evm/keys/${chainId}` }, cause });
+    }
+    if (typeof key !== 'string' || !/^(?:0x)?[0-9a-fA-F]{64}$/.test(key)) {
+      throw new LoulanError('CONFIG_INVALID', `${file} must hold {"privateKey": "<64 hex>"}`, { details: { field: `/evm/keys/${chainId}` } });
+    }
+    evmKeys.set(chainId, key.startsWith('0x') ? key : `0x${key}`);
+  }
+  const fabricIdentities = new Map<string, { identity: FabricIdentityConfig; tlsRootCertificatePem?: string }>();
+  for (const [mspId, files] of config.fabricIdentities) {
+    const at = `/fabric/identities/${mspId}`;
+    fabricIdentities.set(mspId, {
+      identity: { mspId, certificatePem: read(files.certificateFile, `${at}/certificate`), privateKeyPem: read(files.privateKeyFile, `${at}/privateKey`) },
+      ...(files.tlsRootCertificateFile === undefined ? {} : { tlsRootCertificatePem: read(files.tlsRootCertificateFile, `${at}/tlsRootCertificate`) }),
+    });
+  }
+  return { evmKeys, fabricIdentities };
+}
+
+/** Kinds (or targets) this switch cannot serve: every attempt fails for good, so messages wait in the DLQ for a replay. */
+function unavailableAdapter(target: AdapterTarget, why = `this switch runs no ${target.kind} adapter`): Adapter {
   return {
     kind: target.kind,
-    deliver: async () => ({ ok: false, retryable: false, code: 'ROUTE_ADAPTER_UNAVAILABLE', message: `this switch runs no ${target.kind} adapter` }),
-    health: () => ({ state: 'down', detail: `no ${target.kind} adapter` }),
+    deliver: async () => ({ ok: false, retryable: false, code: 'ROUTE_ADAPTER_UNAVAILABLE', message: why }),
+    health: () => ({ state: 'down', detail: why }),
     close: async () => undefined,
   };
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../core-chain/index.ts';
 import { DecisionAction, systemId, type Decision } from '../../relayers/decision.ts';
 import type { Envelope } from '../../schemas/index.ts';
-import { certify, type VectorSet } from '../../test/vectors/loulan/kit.ts';
+import type { VectorSet } from '../../test/vectors/loulan/kit.ts';
 import { startAnvil, type TestAnvil } from '../../test/support/anvil.ts';
 import type { Adapter, DeliveryOutcome, WatchedEvent } from '../adapter.ts';
 import { certifiedDecisionFrom, createEvmAdapter, submitDecision, type CertifiedDecisionJson } from './adapter.ts';
@@ -13,8 +13,7 @@ import { loadArtifact } from './build.ts';
 import { evmProvider, signerFromKey } from './client.ts';
 import { mintArgs } from './codec.ts';
 import { deployGateway } from './deploy.ts';
-import { block, CHAIN_ID, decisionEvent, decisionId, otherEvent, vectorSet } from './gateway.fixture.ts';
-import { inclusionProof } from '../../core-chain/index.ts';
+import { CHAIN_ID, certifiedDecision, decisionId, vectorSet } from './gateway.fixture.ts';
 
 const TARGET = 'cn.loulan.partner.adapter.evm';
 const set: VectorSet = vectorSet(['a1', 'a2', 'a3', 'a4']);
@@ -31,19 +30,7 @@ function decision(label: string, amount: bigint, target = TARGET): Decision {
 
 /** A block carrying the decision among other events, certified by `signers`, as message data. */
 function certified(d: Decision, signers = [0, 1, 2]): { decision: CertifiedDecisionJson } {
-  const events = [otherEvent(1), decisionEvent(d), otherEvent(2)];
-  const b = block(height++, set, events);
-  const cert = certify(set, b.header, signers);
-  return {
-    decision: {
-      headerBytes: toHex(b.headerBytes),
-      certificate: { height: cert.height.toString(), view: cert.view.toString(), blockHash: toHex(cert.digest), signatures: cert.sigs.map((s) => ({ validator: s.from, signature: toHex(s.sig) })) },
-      validatorKeys: set.publicKeys.map(toHex),
-      event: toHex(events[1] as Uint8Array),
-      eventIndex: 1,
-      eventPath: inclusionProof(events, 1).map(toHex),
-    },
-  };
+  return certifiedDecision(d, set, height++, signers);
 }
 
 function request(data: unknown) {

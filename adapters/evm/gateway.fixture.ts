@@ -8,11 +8,12 @@
  * Not part of the adapter's public surface.
  */
 import { Contract, ContractFactory, type ContractRunner } from 'ethers';
-import { encodeEvent, encodeHeader, inclusionProof, merkleRoot, sha256, type Header } from '../../core-chain/index.ts';
+import { encodeEvent, encodeHeader, inclusionProof, merkleRoot, sha256, toHex, type Header } from '../../core-chain/index.ts';
 import { certify, CHAIN_ID, header as vectorHeader, vectorSet, type VectorSet } from '../../test/vectors/loulan/kit.ts';
 import { DECISION_CONTRACT, DECISION_TYPE, encodeDecision, systemId, type Decision } from '../../relayers/decision.ts';
 import { loadArtifact } from './build.ts';
 import { eventProofArg, packSetKeys, type EventProofArg } from './codec.ts';
+import type { CertifiedDecisionJson } from './adapter.ts';
 
 export { CHAIN_ID, vectorSet, type VectorSet };
 
@@ -88,4 +89,24 @@ export function quorumOf(n: number): number {
 /** A 32-byte decision id from a label. */
 export function decisionId(label: string): Uint8Array {
   return sha256(new TextEncoder().encode('evm-test/decision/' + label));
+}
+
+/**
+ * A block at `height` carrying `decision` among two other events, certified by `signers` of `set`, as
+ * the message data the EVM adapter (and a `decision.execute` message) carries.
+ */
+export function certifiedDecision(decision: Decision, set: VectorSet, height: bigint, signers: readonly number[] = [0, 1, 2]): { decision: CertifiedDecisionJson } {
+  const events = [otherEvent(1), decisionEvent(decision), otherEvent(2)];
+  const b = block(height, set, events);
+  const cert = certify(set, b.header, signers);
+  return {
+    decision: {
+      headerBytes: toHex(b.headerBytes),
+      certificate: { height: cert.height.toString(), view: cert.view.toString(), blockHash: toHex(cert.digest), signatures: cert.sigs.map((s) => ({ validator: s.from, signature: toHex(s.sig) })) },
+      validatorKeys: set.publicKeys.map(toHex),
+      event: toHex(events[1] as Uint8Array),
+      eventIndex: 1,
+      eventPath: inclusionProof(events, 1).map(toHex),
+    },
+  };
 }

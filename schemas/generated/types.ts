@@ -94,6 +94,7 @@ export type TableName = string;
  */
 export interface PayloadByType {
   'asset.transfer.request': AssetTransferRequest;
+  'decision.execute': DecisionExecute;
   'points.accrual': PointsAccrual;
   'points.exchange.quote.request': PointsExchangeQuoteRequest;
   'points.exchange.request': PointsExchangeRequest;
@@ -253,6 +254,80 @@ export interface SystemAccount {
    * The account in the system's own form: an EVM address, a Fabric identity, a member id.
    */
   account: string;
+}
+/**
+ * A relayer asks the switch to have an outside system execute a certified core-chain decision (docs/decisions.md): the block header, its commit certificate, the validator set that signed it, and the `xfer`/`decision` event with its Merkle path. The destination (the EVM gateway, the Fabric chaincode) verifies all of it against the validator set it trusts and executes each decision once; this message carries evidence, never authority.
+ */
+export interface DecisionExecute {
+  /**
+   * The certified decision.
+   */
+  decision: {
+    /**
+     * The 253-byte encoded block header.
+     */
+    headerBytes: string;
+    /**
+     * The header's commit certificate, as the node serves it.
+     */
+    certificate: {
+      /**
+       * The block height.
+       */
+      height: Uint64;
+      /**
+       * The consensus view that committed it.
+       */
+      view: Uint64;
+      /**
+       * SHA-256 of the header bytes.
+       */
+      blockHash: Hash32;
+      /**
+       * Commit signatures, by strictly increasing validator index.
+       *
+       * @minItems 1
+       * @maxItems 1024
+       *
+       * Items: One validator's recoverable secp256k1 signature.
+       */
+      signatures: {
+        /**
+         * The signer's index in the validator set.
+         */
+        validator: number;
+        /**
+         * r ‖ s ‖ recovery id, 65 bytes.
+         */
+        signature: string;
+      }[];
+    };
+    /**
+     * Compressed secp256k1 keys of the validator set the header names, in index order; the destination checks them against the set it trusts.
+     *
+     * @minItems 1
+     * @maxItems 1024
+     *
+     * Items: A 33-byte compressed key.
+     */
+    validatorKeys: string[];
+    /**
+     * The encoded `xfer`/`decision` event (its leaf data).
+     */
+    event: Hex;
+    /**
+     * The event's position in the block's event tree.
+     */
+    eventIndex: number;
+    /**
+     * The RFC 9162 audit path from the event to the header's events root, leaf side first.
+     *
+     * @maxItems 64
+     *
+     * Items: A sibling hash.
+     */
+    eventPath: Hash32[];
+  };
 }
 /**
  * A shop tells a loyalty program that a member earned points on a purchase. The program credits `points` to `account` once per (`source`, `orderId`); a resend of the same order is a no-op, not a second credit.
@@ -908,6 +983,7 @@ export interface LoopbackAdapter {
 /** Every payload `type`, sorted; one per file in schemas/payloads/. */
 export const PAYLOAD_TYPES = [
   'asset.transfer.request',
+  'decision.execute',
   'points.accrual',
   'points.exchange.quote.request',
   'points.exchange.request',

@@ -60,14 +60,9 @@ beforeAll(async () => {
   pool.on('error', () => undefined);
   const port = await freePort();
   connectorUrl = `http://127.0.0.1:${port}/loulan`;
-  // ConsortiumOptions.switch names the usual settings; webhookSecrets goes through to the config file as well.
-  const switchSettings = {
-    anchor: { intervalMs: 500, maxLeaves: 50_000 },
-    delivery: { stuckAfterMs: 600_000, probeIntervalMs: 200 },
-    webhookSecrets: { [connectorUrl]: SECRET },
-  };
   c = await startConsortium({
-    switch: switchSettings,
+    switch: { anchor: { intervalMs: 500, maxLeaves: 50_000 }, delivery: { stuckAfterMs: 600_000, probeIntervalMs: 200 } },
+    switchFile: { webhookSecrets: { [connectorUrl]: SECRET } },
     routes: [
       {
         prefix: 'cn.loulan.shop.demo',
