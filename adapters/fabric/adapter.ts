@@ -20,6 +20,7 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { LoulanError } from '../../core-chain/index.ts';
 import type { Adapter, AdapterFactory, AdapterTarget, DeliveryOutcome, WatchedEvent } from '../adapter.ts';
 import { failureStreak } from '../http.ts';
+import { chaincodeErrorFromMessage } from './chaincode/wire.ts';
 import { formatPosition, MemoryCheckpointer, parsePosition } from './checkpoint.ts';
 import { connectFabric, type FabricClient, type FabricClientOptions } from './client.ts';
 import type { FabricIdentityConfig } from './identity.ts';
@@ -56,7 +57,10 @@ export function outcomeOfFabricError(error: unknown): DeliveryOutcome {
     case 'FABRIC_ENDORSE': {
       const grpcCode = error.details['grpcCode'];
       const retryable = typeof grpcCode !== 'number' || UNREACHABLE.has(grpcCode);
-      return { ok: false, retryable, code: error.code, message };
+      // A refusal by Loulan's own chaincode names its code (DECISION_CONSUMED, CERT_TOO_FEW_SIGNERS...):
+      // the dead-letter queue shows that, as it shows the EVM gateway's.
+      const refusal = retryable ? undefined : chaincodeErrorFromMessage(message);
+      return { ok: false, retryable, code: refusal?.code ?? error.code, message };
     }
     case 'FABRIC_COMMIT':
       return { ok: false, retryable: RETRYABLE_COMMIT.has(String(error.details['validationCode'])), code: error.code, message };

@@ -10,8 +10,8 @@ describe('chaincode public surface', () => {
   it('hosts points (the default), receivables and core, each with its own transactions', () => {
     expect(chaincode.contracts.map((C) => new C().getName())).toEqual(['points', 'receivables', 'core']);
     const own = (C: new () => object) => Object.getOwnPropertyNames(C.prototype).filter((n) => n !== 'constructor');
-    expect(own(PointsContract)).toEqual(['whoami', 'balanceOf', 'transfer', 'hold', 'getHold', 'executeDecision']);
-    expect(own(ReceivablesContract)).toEqual(['issue', 'confirm', 'split', 'transfer', 'getPiece', 'piecesOf', 'executeDecision']);
+    expect(own(PointsContract)).toEqual(['whoami', 'balanceOf', 'transfer', 'hold', 'getHold', 'executeDecision', 'receiveMessage']);
+    expect(own(ReceivablesContract)).toEqual(['issue', 'confirm', 'split', 'transfer', 'getPiece', 'piecesOf', 'executeDecision', 'receiveMessage']);
     expect(own(CoreTrustContract)).toEqual(['init', 'getTrust', 'updateValidatorSet', 'verifyHeader', 'verifyEvent', 'verifyHeaderChain', 'getDecision']);
   });
 });

@@ -18,7 +18,7 @@ import { LoulanError } from '../../../core-chain/index.ts';
 import { DecisionAction, type DecisionActionCode } from '../../../relayers/index.ts';
 import { decodeHoldArgs, decodeMintArgs, decodeReleaseArgs } from './decision-args.ts';
 import { balanceKey, callerAccount, emit, holdKey, readJson, writeJson, type Stub } from './state.ts';
-import { acceptDecision, finishDecision, type AcceptedDecision } from './trust.ts';
+import { acceptDecision, executeMessage, finishDecision, type AcceptedDecision } from './trust.ts';
 import { badArgs, decimalArg, guard, idArg, MAX_AMOUNT, result } from './wire.ts';
 
 export const POINTS_CONTRACT = 'points';
@@ -48,6 +48,7 @@ const MAX_U64 = (1n << 64n) - 1n;
  *   transfer(to, amount)             caller → to
  *   hold(holdId, amount, deadline)   moves the caller's points into a hold
  *   getHold(holdId)                  the hold record, or null
+ *   receiveMessage(envelopeJson, digest)   the same, for a decision.execute message the switch delivers
  *   executeDecision(headerHex, certificateJson, eventHex, index, pathJson)   MINT, BURN, RELEASE, REFUND
  */
 export class PointsContract extends Contract {
@@ -112,6 +113,11 @@ export class PointsContract extends Contract {
       const accepted = await acceptDecision(ctx, ACTIONS, POINTS_CONTRACT, { headerHex, certificateJson, eventHex, index, pathJson });
       return finishDecision(ctx, POINTS_CONTRACT, accepted, await apply(ctx.stub, accepted));
     });
+  }
+
+  /** A switch delivery of a `decision.execute` message (envelope JSON and digest): the decision once; a repeat is done without effect. */
+  async receiveMessage(ctx: Context, envelopeJson: string, _digest: string): Promise<string> {
+    return guard(() => executeMessage(ctx, ACTIONS, POINTS_CONTRACT, envelopeJson, apply));
   }
 }
 

@@ -20,7 +20,7 @@ import { LoulanError, toHex } from '../../../core-chain/index.ts';
 import { DecisionAction, type DecisionActionCode } from '../../../relayers/index.ts';
 import { decodeLockArgs, decodePoolArgs, decodeUnlockArgs, type LockPurpose, type ReleaseReason } from './decision-args.ts';
 import { callerAccount, emit, holderKey, INDEX_VALUE, KEY_TYPES, pieceKey, readJson, writeJson, type Stub } from './state.ts';
-import { acceptDecision, finishDecision, type AcceptedDecision } from './trust.ts';
+import { acceptDecision, executeMessage, finishDecision, type AcceptedDecision } from './trust.ts';
 import { arrayArg, badArgs, decimalArg, guard, hexArg, idArg, jsonArg, objectArg, result } from './wire.ts';
 
 export const RECEIVABLES_CONTRACT = 'receivables';
@@ -64,6 +64,7 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
  *   transfer(pieceId, to)             by the holder
  *   getPiece(pieceId)                 the record, or null
  *   piecesOf(holder)                  the holder's pieces, in key order
+ *   receiveMessage(envelopeJson, digest)   the same, for a decision.execute message the switch delivers
  *   executeDecision(headerHex, certificateJson, eventHex, index, pathJson)   LOCK, UNLOCK, POOL
  */
 export class ReceivablesContract extends Contract {
@@ -191,6 +192,11 @@ export class ReceivablesContract extends Contract {
       const accepted = await acceptDecision(ctx, ACTIONS, RECEIVABLES_CONTRACT, { headerHex, certificateJson, eventHex, index, pathJson });
       return finishDecision(ctx, RECEIVABLES_CONTRACT, accepted, await apply(ctx.stub, accepted));
     });
+  }
+
+  /** A switch delivery of a `decision.execute` message (envelope JSON and digest): the decision once; a repeat is done without effect. */
+  async receiveMessage(ctx: Context, envelopeJson: string, _digest: string): Promise<string> {
+    return guard(() => executeMessage(ctx, ACTIONS, RECEIVABLES_CONTRACT, envelopeJson, apply));
   }
 }
 

@@ -238,6 +238,51 @@ export async function acceptDecision(
   return { decision, decisionId, header: proven.header, blockHash: toHex(proven.blockHash), index: proven.index };
 }
 
+/** The proof arguments of `executeDecision`, as a `decision.execute` message carries them. */
+export function decisionFromMessage(envelopeJson: string): { headerHex: string; certificateJson: string; eventHex: string; index: string; pathJson: string } {
+  let envelope: { type?: unknown; data?: { decision?: Record<string, unknown> } };
+  try {
+    envelope = JSON.parse(envelopeJson) as typeof envelope;
+  } catch (cause) {
+    throw new LoulanError('DECISION_MALFORMED', 'the delivered message is not JSON', { details: { field: 'envelope' }, cause });
+  }
+  if (envelope === null || typeof envelope !== 'object' || envelope.type !== 'decision.execute') {
+    throw new LoulanError('DECISION_MALFORMED', 'only decision.execute messages carry a decision', { details: { field: 'type', type: String(envelope?.type) } });
+  }
+  const d = envelope.data?.decision;
+  if (d === null || typeof d !== 'object') throw new LoulanError('DECISION_MALFORMED', 'the message carries no decision', { details: { field: 'decision' } });
+  return {
+    headerHex: String(d['headerBytes']),
+    certificateJson: JSON.stringify(d['certificate'] ?? null),
+    eventHex: String(d['event']),
+    index: String(d['eventIndex']),
+    pathJson: JSON.stringify(d['eventPath'] ?? null),
+  };
+}
+
+/**
+ * A switch delivery (the Fabric adapter calls `receiveMessage(envelopeJson, digest)`): executes the
+ * decision the message carries. The switch may deliver again (after a crash between the commit and its
+ * record of it, or a second message with the same decision): a decision already executed makes the
+ * delivery done without a second effect, as the EVM gateway's adapter treats it.
+ */
+export async function executeMessage(
+  ctx: Context,
+  handles: ReadonlySet<DecisionActionCode>,
+  contract: string,
+  envelopeJson: string,
+  apply: (stub: Stub, accepted: AcceptedDecision) => Promise<Record<string, unknown>>,
+): Promise<string> {
+  let accepted: AcceptedDecision;
+  try {
+    accepted = await acceptDecision(ctx, handles, contract, decisionFromMessage(envelopeJson));
+  } catch (error) {
+    if (error instanceof LoulanError && error.code === 'DECISION_CONSUMED') return result({ alreadyExecuted: true, decisionId: error.details?.['decisionId'] ?? null });
+    throw error;
+  }
+  return finishDecision(ctx, contract, accepted, await apply(ctx.stub, accepted));
+}
+
 /** Records the decision as consumed, emits `<contract>.decision` and returns the transaction result. */
 export async function finishDecision(ctx: Context, contract: string, accepted: AcceptedDecision, effect: Record<string, unknown>): Promise<string> {
   const record = {
