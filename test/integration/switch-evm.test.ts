@@ -13,11 +13,10 @@ import { deployGateway, evmProvider, mintArgs, signerFromKey } from '../../adapt
 import { loadArtifact } from '../../adapters/evm/build.ts';
 import { certifiedDecision, CHAIN_ID, decisionId, vectorSet } from '../../adapters/evm/gateway.fixture.ts';
 import { DecisionAction, systemId, type Decision } from '../../relayers/decision.ts';
-import type { Envelope } from '../../schemas/index.ts';
 import type { MessageRecord } from '../../switch/model.ts';
 import { startAnvil, type TestAnvil } from '../support/anvil.ts';
 import { startConsortium, type TestConsortium } from '../support/consortium.ts';
-import { until } from '../support/ports.ts';
+import { relayDecision } from '../support/relay.ts';
 
 const TARGET = 'cn.loulan.partner.air.evm';
 const UNKEYED = 'cn.loulan.partner.other.evm';
@@ -61,27 +60,9 @@ function mint(label: string, amount: bigint, target = TARGET): Decision {
   return { decisionId: decisionId(label), target: systemId(target), action: DecisionAction.MINT, deadline: 1n << 62n, args: mintArgs(points.target as string, holder, amount) };
 }
 
-/** Sends a decision.execute as the consortium's relayer and waits for its final state. */
-async function relay(id: string, data: unknown, to = TARGET): Promise<MessageRecord> {
+function relay(id: string, data: unknown, to = TARGET): Promise<MessageRecord> {
   seq += 1;
-  const now = Date.now();
-  const relayer = net.layout.switchParticipant; // roles operator and relayer
-  const envelope = await net.sign(relayer, {
-    id,
-    type: 'decision.execute',
-    source: relayer.id,
-    to,
-    seq: String(seq),
-    time: new Date(now).toISOString(),
-    expiresAt: new Date(now + 600_000).toISOString(),
-    data,
-  } as unknown as Envelope);
-  const accepted = await net.submit(envelope);
-  expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
-  return until(`${id} to be delivered or dead`, 60_000, async () => {
-    const record = (await (await fetch(`${net.switchUrl}/v1/messages/${id}?source=${relayer.id}`)).json()) as MessageRecord;
-    return record.status === 'delivered' || record.status === 'dead' ? record : undefined;
-  });
+  return relayDecision(net, { id, to, seq, data });
 }
 
 describe('switch → evm route', () => {

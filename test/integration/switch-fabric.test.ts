@@ -8,19 +8,17 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { connect, hash, signers, type Contract, type Gateway } from '@hyperledger/fabric-gateway';
+import type { Contract } from '@hyperledger/fabric-gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../core-chain/index.ts';
 import { contracts, encodeMintArgs, initTransaction } from '../../adapters/fabric/chaincode/index.ts';
 import { block, decisionEvent, SET_A } from '../../adapters/fabric/chaincode/test-kit.ts';
 import { DecisionAction, systemId } from '../../relayers/index.ts';
-import type { Envelope } from '../../schemas/index.ts';
 import type { MessageRecord } from '../../switch/model.ts';
 import { CHAIN_ID } from '../vectors/loulan/kit.ts';
-import { startFabricEmulator, type FabricCredentials, type FabricEmulator } from '../support/fabric/index.ts';
+import { gatewayContract, startFabricEmulator, type FabricCredentials, type FabricEmulator, type GatewayContract } from '../support/fabric/index.ts';
 import { startConsortium, type TestConsortium } from '../support/consortium.ts';
-import { until } from '../support/ports.ts';
+import { relayDecision } from '../support/relay.ts';
 
 const TARGET = 'cn.loulan.partner.trade.fabric';
 const scratch = mkdtempSync(join(tmpdir(), 'loulan-switch-fabric-'));
@@ -29,18 +27,12 @@ let net: TestConsortium;
 let alice: Contract;
 let account: string;
 let seq = 0;
-const opened: { gateway: Gateway; client: grpc.Client }[] = [];
+const opened: GatewayContract[] = [];
 
 function contractOf(credentials: FabricCredentials): Contract {
-  const client = new grpc.Client(fabric.endpoint, grpc.credentials.createInsecure());
-  const gateway = connect({
-    client,
-    identity: { mspId: credentials.mspId, credentials: new TextEncoder().encode(credentials.certificatePem) },
-    signer: signers.newPrivateKeySigner(credentials.privateKey),
-    hash: hash.sha256,
-  });
-  opened.push({ gateway, client });
-  return gateway.getNetwork(fabric.channel).getContract('loulan');
+  const connection = gatewayContract(fabric.endpoint, fabric.channel, credentials, 'loulan');
+  opened.push(connection);
+  return connection.contract;
 }
 
 beforeAll(async () => {
@@ -76,10 +68,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await net?.stop();
-  for (const { gateway, client } of opened) {
-    gateway.close();
-    client.close();
-  }
+  for (const connection of opened) connection.close();
   await fabric?.stop();
   rmSync(scratch, { recursive: true, force: true });
 });
@@ -102,26 +91,9 @@ function mint(label: string, amount: bigint, height: bigint, signers?: readonly 
   };
 }
 
-async function relay(id: string, data: unknown): Promise<MessageRecord> {
+function relay(id: string, data: unknown): Promise<MessageRecord> {
   seq += 1;
-  const now = Date.now();
-  const relayer = net.layout.switchParticipant;
-  const envelope = await net.sign(relayer, {
-    id,
-    type: 'decision.execute',
-    source: relayer.id,
-    to: TARGET,
-    seq: String(seq),
-    time: new Date(now).toISOString(),
-    expiresAt: new Date(now + 600_000).toISOString(),
-    data,
-  } as unknown as Envelope);
-  const accepted = await net.submit(envelope);
-  expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
-  return until(`${id} to be delivered or dead`, 60_000, async () => {
-    const record = (await (await fetch(`${net.switchUrl}/v1/messages/${id}?source=${relayer.id}`)).json()) as MessageRecord;
-    return record.status === 'delivered' || record.status === 'dead' ? record : undefined;
-  });
+  return relayDecision(net, { id, to: TARGET, seq, data });
 }
 
 const balance = async () => (JSON.parse(new TextDecoder().decode(await alice.evaluateTransaction('points:balanceOf', account))) as { balance: string }).balance;

@@ -1,10 +1,9 @@
-import * as grpc from '@grpc/grpc-js';
-import { connect, hash, signers, type Contract, type Gateway } from '@hyperledger/fabric-gateway';
+import type { Contract } from '@hyperledger/fabric-gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex, type LoulanError } from '../../../core-chain/index.ts';
 import { DecisionAction } from '../../../relayers/index.ts';
 import { CHAIN_ID } from '../../../test/vectors/loulan/kit.ts';
-import { startFabricEmulator, type FabricCredentials, type FabricEmulator } from '../../../test/support/fabric/index.ts';
+import { gatewayContract, startFabricEmulator, type FabricCredentials, type FabricEmulator, type GatewayContract } from '../../../test/support/fabric/index.ts';
 import { chaincodeErrorFromMessage, contracts, encodeMintArgs, initTransaction } from './index.ts';
 import { block, decisionEvent, SET_A, SYSTEM_ADDRESS } from './test-kit.ts';
 
@@ -13,18 +12,12 @@ import { block, decisionEvent, SET_A, SYSTEM_ADDRESS } from './test-kit.ts';
 // byte), with failures carried to the client as the peer's message.
 
 let fabric: FabricEmulator;
-const opened: { gateway: Gateway; client: grpc.Client }[] = [];
+const opened: GatewayContract[] = [];
 
 function contractOf(credentials: FabricCredentials): Contract {
-  const client = new grpc.Client(fabric.endpoint, grpc.credentials.createInsecure());
-  const gateway = connect({
-    client,
-    identity: { mspId: credentials.mspId, credentials: new TextEncoder().encode(credentials.certificatePem) },
-    signer: signers.newPrivateKeySigner(credentials.privateKey),
-    hash: hash.sha256,
-  });
-  opened.push({ gateway, client });
-  return gateway.getNetwork(fabric.channel).getContract('loulan');
+  const connection = gatewayContract(fabric.endpoint, fabric.channel, credentials, 'loulan');
+  opened.push(connection);
+  return connection.contract;
 }
 
 /** The LoulanError in a gateway error: the peers' messages are in `details`. */
@@ -56,10 +49,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const { gateway, client } of opened) {
-    gateway.close();
-    client.close();
-  }
+  for (const connection of opened) connection.close();
   await fabric?.stop();
 });
 

@@ -1,29 +1,22 @@
 import { createHash } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
-import { connect, hash, signers, type Contract, type Gateway } from '@hyperledger/fabric-gateway';
+import type { Contract } from '@hyperledger/fabric-gateway';
 import { common, peer } from '@hyperledger/fabric-protos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockHeaderHash } from './ledger.ts';
-import { startFabricEmulator, type FabricCredentials, type FabricEmulator } from './index.ts';
+import { gatewayContract, startFabricEmulator, type FabricCredentials, type FabricEmulator, type GatewayContract } from './index.ts';
 import { AssetContract } from './test-contract.ts';
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 const Code = peer.TxValidationCode;
 
 let fabric: FabricEmulator;
-const opened: { gateway: Gateway; client: grpc.Client }[] = [];
+const opened: GatewayContract[] = [];
 
 /** The raw fabric-gateway API, to drive endorse and submit separately. */
 function contract(credentials: FabricCredentials, chaincode: string): Contract {
-  const client = new grpc.Client(fabric.endpoint, grpc.credentials.createInsecure());
-  const gateway = connect({
-    client,
-    identity: { mspId: credentials.mspId, credentials: new TextEncoder().encode(credentials.certificatePem) },
-    signer: signers.newPrivateKeySigner(credentials.privateKey),
-    hash: hash.sha256,
-  });
-  opened.push({ gateway, client });
-  return gateway.getNetwork(fabric.channel).getContract(chaincode);
+  const connection = gatewayContract(fabric.endpoint, fabric.channel, credentials, chaincode);
+  opened.push(connection);
+  return connection.contract;
 }
 
 let org1: Contract;
@@ -44,10 +37,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const { gateway, client } of opened) {
-    gateway.close();
-    client.close();
-  }
+  for (const connection of opened) connection.close();
   await fabric.stop();
 });
 

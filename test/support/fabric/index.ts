@@ -3,3 +3,4 @@ export { startFabricEmulator, type FabricEmulator, type FabricEmulatorOptions } 
 export { createFabricCa, type FabricCa, type FabricCredentials } from './ca.ts';
 export { FabricNetwork, Refusal, computeTxId, type ChaincodeDefinition, type NetworkOrg } from './network.ts';
 export { ChaincodeHost, type ContractClass } from './host.ts';
+export { gatewayContract, type GatewayContract } from './gateway.ts';
